@@ -1,0 +1,260 @@
+"""The public JSON API the embed talks to: thin handlers (parse, call the service, respond)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from comments import validate
+from comments.config import Config
+from comments.errors import Problem
+from comments.models import Comment, Edited, Node, Status, ThreadPage
+from comments.openapi import openapi_document
+from comments.sanitize import render_markdown
+from comments.service import CommentService
+
+LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?")
+ETAG = re.compile(r'"t(\d+)"')
+# Bytes a body may have: the longest text JSON-escaped (6 bytes a character at worst) + the rest.
+BODY_OVERHEAD = 16 * 1024
+
+
+# Request helpers
+
+
+def service(request: Request) -> CommentService:
+    return request.app.state.service
+
+
+def config(request: Request) -> Config:
+    return request.app.state.config
+
+
+def site_of(request: Request) -> str:
+    """Threads belong to the site whose page asks; unknown or absent origins get the default."""
+    origin = (request.headers.get("origin") or "").lower()
+    if origin in config(request).origins:
+        return urlsplit(origin).netloc
+    return config(request).default_site
+
+
+def is_allowed_origin(origin: str, request: Request) -> bool:
+    settings = config(request)
+    if origin.lower() in settings.origins:
+        return True
+    if urlsplit(origin).netloc == request.headers.get("host"):
+        return True  # the server's own pages, such as /demo
+    return not settings.origins and bool(LOCALHOST_ORIGIN.fullmatch(origin))
+
+
+def require_allowed_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if not origin or not is_allowed_origin(origin, request):
+        raise Problem(
+            "origin_forbidden",
+            f"Writes are accepted from the configured sites only, not from {origin or 'nowhere'}.",
+        )
+
+
+def client_ip(request: Request) -> str:
+    """The reader's address; X-Forwarded-For is believed only as far as trusted proxies go."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = config(request).trusted_proxies
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for address in [peer, *reversed([hop for hop in hops if hop])]:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if not any(ip in network for network in trusted):
+            return address
+    return peer
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise Problem("unsupported_media_type", "Send the body as application/json.")
+    limit = 6 * config(request).max_length + BODY_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem("body_too_large", f"The body is larger than {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem("body_too_large", f"The body is larger than {limit} bytes.")
+    return validate.json_object(bytes(body))
+
+
+def comment_id(request: Request) -> int:
+    raw = request.path_params["comment_id"]
+    if not raw.isdigit():
+        raise Problem("comment_not_found", f"There is no comment {raw!r}.")
+    return int(raw)
+
+
+# The one serializer of what readers may see
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def comment_json(comment: Comment, replies: list[Node] | None = None) -> dict[str, Any]:
+    # A hidden or deleted comment still holding up replies shows only where it was.
+    shown = comment.status in (Status.APPROVED, Status.PENDING)
+    return {
+        "id": comment.id,
+        "parent": comment.parent_id,
+        "author": comment.author if shown else None,
+        "website": comment.website if shown else None,
+        "avatar": comment.avatar if shown else None,
+        "html": comment.html if shown else "",
+        "created": iso(comment.created),
+        "edited": iso(comment.edited),
+        "status": comment.status.value,
+        "replies": [comment_json(node.comment, node.replies) for node in replies or []],
+    }
+
+
+def edited_json(edited: Edited) -> dict[str, Any]:
+    return {
+        **comment_json(edited.comment),
+        "edit_token": edited.edit_token,
+        "editable_until": iso(edited.editable_until),
+    }
+
+
+def page_json(page: ThreadPage) -> dict[str, Any]:
+    thread = page.thread
+    return {
+        "thread": {
+            "uri": page.uri,
+            "title": thread.title if thread else "",
+            "count": thread.count if thread else 0,
+            "closed": thread.closed if thread else False,
+        },
+        "comments": [comment_json(node.comment, node.replies) for node in page.comments],
+        "next": validate.cursor_token(page.next) if page.next else None,
+    }
+
+
+# Handlers
+
+
+async def get_thread(request: Request) -> Response:
+    uri, sort, limit, after = validate.thread_query(dict(request.query_params))
+    known = ETAG.search(request.headers.get("if-none-match", ""))
+    site = site_of(request)
+    page = await run_in_threadpool(
+        service(request).read_thread,
+        site,
+        uri,
+        sort,
+        limit,
+        after,
+        int(known[1]) if known else None,
+    )
+    if page is None:
+        return Response(status_code=304, headers=cache_headers(int(known[1])))
+    version = page.thread.version if page.thread else 0
+    return JSONResponse(page_json(page), headers=cache_headers(version))
+
+
+def cache_headers(version: int) -> dict[str, str]:
+    # Every reader gets the same page: shared caches may keep it but must ask again each time.
+    # (The CORS middleware adds `Vary: Origin`: the site, hence the thread, follows the Origin.)
+    return {"ETag": f'"t{version}"', "Cache-Control": "public, no-cache"}
+
+
+async def post_comment(request: Request) -> Response:
+    require_allowed_origin(request)
+    submission = validate.submission(await json_body(request), config(request).max_length)
+    edited = await run_in_threadpool(
+        service(request).submit, site_of(request), submission, client_ip(request)
+    )
+    return JSONResponse(edited_json(edited), status_code=201)
+
+
+async def get_comment(request: Request) -> Response:
+    comment = await run_in_threadpool(
+        service(request).get_comment, comment_id(request), bearer_token(request)
+    )
+    return JSONResponse(comment_json(comment), headers={"Cache-Control": "no-store"})
+
+
+async def patch_comment(request: Request) -> Response:
+    require_allowed_origin(request)
+    text = validate.edit(await json_body(request), config(request).max_length)
+    edited = await run_in_threadpool(
+        service(request).edit, comment_id(request), bearer_token(request), text
+    )
+    return JSONResponse(edited_json(edited))
+
+
+async def delete_comment(request: Request) -> Response:
+    require_allowed_origin(request)
+    comment = await run_in_threadpool(
+        service(request).delete, comment_id(request), bearer_token(request)
+    )
+    return JSONResponse(comment_json(comment))
+
+
+async def post_counts(request: Request) -> Response:
+    uris = validate.count_uris(await json_body(request))
+    counts = await run_in_threadpool(service(request).counts, site_of(request), uris)
+    return JSONResponse({"counts": counts})
+
+
+async def post_preview(request: Request) -> Response:
+    text = validate.preview(await json_body(request), config(request).max_length)
+    return JSONResponse({"html": await run_in_threadpool(render_markdown, text)})
+
+
+async def get_config(request: Request) -> Response:
+    settings = config(request)
+    return JSONResponse(
+        {
+            "moderation": settings.moderation.value,
+            "edit_window": settings.edit_window,
+            "max_length": settings.max_length,
+        }
+    )
+
+
+async def get_openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+routes = [
+    Route("/api/threads", get_thread, methods=["GET"]),
+    Route("/api/comments", post_comment, methods=["POST"]),
+    Route(
+        "/api/comments/{comment_id}",
+        get_comment,
+        methods=["GET"],
+        name="get_comment",
+    ),
+    Route("/api/comments/{comment_id}", patch_comment, methods=["PATCH"]),
+    Route("/api/comments/{comment_id}", delete_comment, methods=["DELETE"]),
+    Route("/api/counts", post_counts, methods=["POST"]),
+    Route("/api/preview", post_preview, methods=["POST"]),
+    Route("/api/config", get_config, methods=["GET"]),
+    Route("/api/openapi.json", get_openapi, methods=["GET"]),
+]

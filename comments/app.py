@@ -1,0 +1,125 @@
+"""The application, assembled in one place: create_app(config)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from comments import api, config as settings, db
+from comments.config import Config
+from comments.errors import Problem
+from comments.service import CommentService
+from comments.tokens import Tokens
+
+log = logging.getLogger("comments")
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files with a lifetime, so browsers and CDNs keep embed.js between page views."""
+
+    def file_response(self, *args, **kwargs) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.setdefault("Cache-Control", "public, max-age=3600")
+        return response
+
+
+def problem_response(problem: Problem) -> Response:
+    return JSONResponse(
+        problem.to_dict(),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type="application/problem+json",
+    )
+
+
+async def on_problem(request: Request, problem: Problem) -> Response:
+    return problem_response(problem)
+
+
+async def on_http_error(request: Request, error: HTTPException) -> Response:
+    code = HTTP_CODES.get(error.status_code, "not_found")
+    return problem_response(
+        Problem(code, f"{request.method} {request.url.path} is not here.", headers=error.headers)
+    )
+
+
+async def on_crash(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(Problem("internal_error", "Something broke on our side."))
+
+
+async def healthz(request: Request) -> Response:
+    if await run_in_threadpool(request.app.state.service.is_healthy):
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    return problem_response(Problem("database_unavailable", "The database does not answer."))
+
+
+async def demo(request: Request) -> Response:
+    return FileResponse(db.resource_dir("static") / "demo.html", media_type="text/html")
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/demo")
+
+
+def create_app(config: Config) -> Starlette:
+    engine = db.create_engine(config.database_url)
+    service = CommentService(engine, config, Tokens(config.secret_key))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        engine.dispose()
+
+    cors = {
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+        "allow_headers": ["Content-Type", "Authorization", "If-None-Match"],
+        "expose_headers": ["ETag", "Retry-After"],
+        "max_age": 86400,
+    }
+    if config.origins:
+        cors["allow_origins"] = list(config.origins)
+    else:
+        cors["allow_origin_regex"] = api.LOCALHOST_ORIGIN.pattern
+
+    app = Starlette(
+        routes=[
+            *api.routes,
+            Route("/healthz", healthz),
+            Route("/demo", demo),
+            Route("/", home),
+            Mount("/static", CachedStaticFiles(directory=db.resource_dir("static")), name="static"),
+        ],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=512),
+            Middleware(CORSMiddleware, **cors),
+        ],
+        exception_handlers={
+            Problem: on_problem,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.service = service
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The factory each server worker calls: settings from the environment the CLI prepared."""
+    return create_app(settings.load(os.environ))

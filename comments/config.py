@@ -1,0 +1,175 @@
+"""Settings: one frozen Config, loaded once from the environment and an optional TOML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from comments.models import Moderation
+
+PREFIX = "COMMENTS_"
+# Read by the test suite, not by the server; tolerated so a test run's environment can start servers.
+IGNORED_VARIABLES = frozenset({"COMMENTS_TEST_DATABASE_URL"})
+SECRET_FILE = "secret.key"
+DATABASE_FILE = "comments.db"
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or invalid; the message is one line naming it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_key: str = dataclasses.field(default="", repr=False)
+    origins: tuple[str, ...] = ()
+    moderation: Moderation = Moderation.POST
+    edit_window: int = 15 * 60
+    max_length: int = 10_000
+    rate_limit: int = 10
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @property
+    def site_hosts(self) -> tuple[str, ...]:
+        return tuple(urlsplit(origin).netloc for origin in self.origins)
+
+    @property
+    def default_site(self) -> str:
+        """The site of requests that name no allowed origin: the first configured one."""
+        return self.site_hosts[0] if self.origins else "localhost"
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _parse_duration(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+    if not match:
+        raise ValueError("expected seconds or a duration like 90s, 15m, 2h")
+    return int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def _parse_int(low: int, high: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _parse_origin(text: str) -> str:
+    parts = urlsplit(text.strip().rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise ValueError(f"{text!r} is not an origin like https://blog.example.org")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _split(text: str | list) -> list[str]:
+    items = text if isinstance(text, list) else str(text).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _parse_database_url(text: str) -> str:
+    """Accept URLs as hosting providers hand them out and choose the driver we ship."""
+    url = text.strip()
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    raise ValueError("expected a sqlite:/// or postgresql:// URL")
+
+
+PARSERS: dict[str, Any] = {
+    "data_dir": lambda text: Path(str(text)),
+    "database_url": _parse_database_url,
+    "secret_key": lambda text: str(text).strip() or _raise("must not be empty"),
+    "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
+    "moderation": Moderation,
+    "edit_window": lambda text: _parse_duration(str(text)),
+    "max_length": _parse_int(1, 1_000_000),
+    "rate_limit": _parse_int(0, 1_000_000),
+    "trusted_proxies": lambda text: tuple(
+        ipaddress.ip_network(item, strict=False) for item in _split(text)
+    ),
+    "host": str,
+    "port": _parse_int(1, 65535),
+    "workers": _parse_int(1, 64),
+}
+
+
+def _raise(message: str):
+    raise ValueError(message)
+
+
+def load(
+    environ: Mapping[str, str],
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Settings from the TOML file, then COMMENTS_* variables, then explicit overrides."""
+    raw: dict[str, tuple[str, Any]] = {}
+    path = path or environ.get(PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as file:
+                for key, value in tomllib.load(file).items():
+                    raw[key] = (f"{key} in {path}", value)
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"config file {path}: {error}") from None
+    for name, value in environ.items():
+        if not name.startswith(PREFIX) or name in IGNORED_VARIABLES or name == PREFIX + "CONFIG":
+            continue
+        raw[name[len(PREFIX) :].lower()] = (name, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = (f"--{key.replace('_', '-')}", value)
+
+    values: dict[str, Any] = {}
+    for key, (source, value) in raw.items():
+        if key not in PARSERS:
+            raise ConfigError(f"{source}: unknown setting")
+        try:
+            values[key] = PARSERS[key](value if isinstance(value, list) else str(value))
+        except ValueError as error:
+            raise ConfigError(f"{source}: invalid value {value!r}: {error}") from None
+
+    data_dir = values.setdefault("data_dir", Config.data_dir)
+    values.setdefault("database_url", f"sqlite:///{Path(data_dir).resolve() / DATABASE_FILE}")
+    if "secret_key" not in values:
+        values["secret_key"] = read_or_create_secret(Path(data_dir))
+    return Config(**values)
+
+
+def read_or_create_secret(data_dir: Path) -> str:
+    """Keep a generated secret in the data directory so tokens survive restarts."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    try:
+        # O_EXCL: when several workers start at once, exactly one writes the secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+        if not secret:
+            raise ConfigError(f"{path}: the secret key file is empty") from None
+        return secret
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret + "\n")
+    return secret

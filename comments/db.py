@@ -1,0 +1,87 @@
+"""The database connection: engine with the right pragmas per dialect, and schema migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    """`migrations` or `static`: bundled inside the wheel, or beside the package in a checkout."""
+    bundled = PACKAGE_DIR / "_bundled" / name
+    return bundled if bundled.is_dir() else PACKAGE_DIR.parent / name
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return _create_sqlite_engine(url)
+    return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _create_sqlite_engine(url: str) -> Engine:
+    path = sqlalchemy.make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sqlalchemy.create_engine(url, connect_args={"timeout": 30})
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def on_begin(connection):
+        # Writers take the write lock up front: a deferred transaction that reads, then writes,
+        # fails with "database is locked" when another writer got there in between.
+        mode = "IMMEDIATE" if connection.get_execution_options().get("write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def alembic_config(connection: sqlalchemy.Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(resource_dir("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (upgrade; a revision below the current one downgrades)."""
+    with engine.connect().execution_options(write=True) as connection:
+        config = alembic_config(connection)
+        current = current_revision(connection)
+        if revision.startswith("-") or _is_below(config, revision, current):
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+        connection.commit()
+
+
+def current_revision(connection: sqlalchemy.Connection) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _is_below(config: AlembicConfig, revision: str, current: str | None) -> bool:
+    if revision == "base":
+        return True
+    if current is None or revision in ("head", "heads"):
+        return False
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(config)
+    return any(script.revision == revision for script in scripts.iterate_revisions(current, "base"))

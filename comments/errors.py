@@ -1,0 +1,68 @@
+"""The error codes clients branch on, and the one exception that carries them."""
+
+from __future__ import annotations
+
+# code -> (HTTP status, title). Stable: clients branch on the code; the README lists every one.
+CODES: dict[str, tuple[int, str]] = {
+    "invalid_json": (400, "Invalid JSON"),
+    "invalid_parameter": (400, "Invalid parameter"),
+    "token_missing": (401, "Edit token missing"),
+    "token_invalid": (401, "Edit token invalid"),
+    "token_foreign": (403, "Edit token for another comment"),
+    "edit_window_closed": (403, "Edit window closed"),
+    "origin_forbidden": (403, "Origin not allowed"),
+    "thread_closed": (403, "Thread closed"),
+    "comment_not_editable": (403, "Comment cannot be edited"),
+    "not_found": (404, "Not found"),
+    "comment_not_found": (404, "Comment not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "comment_changed": (409, "Comment changed"),
+    "body_too_large": (413, "Request body too large"),
+    "unsupported_media_type": (415, "Unsupported media type"),
+    "unknown_field": (422, "Unknown field"),
+    "field_required": (422, "Field required"),
+    "field_invalid": (422, "Field invalid"),
+    "field_too_long": (422, "Field too long"),
+    "text_too_long": (422, "Text too long"),
+    "email_invalid": (422, "Email invalid"),
+    "website_invalid": (422, "Website invalid"),
+    "uri_invalid": (422, "URI invalid"),
+    "parent_not_found": (422, "Parent not found"),
+    "too_many_uris": (422, "Too many URIs"),
+    "rate_limited": (429, "Too many comments"),
+    "internal_error": (500, "Internal error"),
+    "database_unavailable": (503, "Database unavailable"),
+}
+
+
+class Problem(Exception):
+    """Anything a client did wrong (or that went wrong for it), with a stable code."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered problem code {code!r}")
+        super().__init__(detail)
+        self.code = code
+        self.status, self.title = CODES[code]
+        self.detail = detail
+        self.field = field
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "type": f"https://comments.invalid/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        return body

@@ -1,0 +1,279 @@
+"""What readers can do, one function per intent and one transaction each. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from comments import store, validate
+from comments.config import Config
+from comments.errors import Problem
+from comments.models import (
+    Comment,
+    Cursor,
+    Edited,
+    Moderation,
+    Node,
+    Sort,
+    Status,
+    Submission,
+    ThreadPage,
+)
+from comments.sanitize import render_markdown
+from comments.tokens import EditClaim, Tokens, text_hash
+
+RATE_WINDOW = timedelta(minutes=1)
+MAX_NESTING = 50
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CommentService:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        tokens: Tokens,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.tokens = tokens
+        self.clock = clock
+
+    @contextmanager
+    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(write=write)
+            with conn.begin():
+                yield conn
+
+    # Reading
+
+    def read_thread(
+        self,
+        site: str,
+        uri: str,
+        sort: Sort,
+        limit: int,
+        after: Cursor | None,
+        unless_version: int | None = None,
+    ) -> ThreadPage | None:
+        """A page of the thread's tree; None when its version is still `unless_version`."""
+        with self._transaction() as conn:
+            thread = store.get_thread(conn, site, uri)
+            version = thread.version if thread else 0
+            if unless_version is not None and unless_version == version:
+                return None
+            if thread is None:
+                return ThreadPage(None, uri, [], None)
+            found, has_more = store.page_of_thread(conn, thread.id, sort, limit, after)
+        tree = build_tree(found, sort)
+        last = tree[-1].comment if tree else None
+        following = Cursor(last.created, last.id) if has_more and last else None
+        return ThreadPage(thread, uri, tree, following)
+
+    def version_of(self, site: str, uri: str) -> int:
+        with self._transaction() as conn:
+            thread = store.get_thread(conn, site, uri)
+        return thread.version if thread else 0
+
+    def get_comment(self, comment_id: int, token: str | None) -> Comment:
+        """An approved comment, or the author's own pending one (shown with its edit token)."""
+        with self._transaction() as conn:
+            comment = store.get_comment(conn, comment_id)
+        if comment is None or comment.status in (Status.HIDDEN, Status.DELETED):
+            raise Problem("comment_not_found", f"There is no comment {comment_id}.")
+        if comment.status is Status.PENDING:
+            claim = self.tokens.read_edit(token) if token else None
+            if claim is None or claim.comment_id != comment_id:
+                raise Problem("comment_not_found", f"There is no comment {comment_id}.")
+        return comment
+
+    def counts(self, site: str, uris: list[str]) -> dict[str, int]:
+        """Visible comments per URI, keyed as asked; a URI that cannot be a thread counts 0."""
+        keys: dict[str, str] = {}
+        for raw in uris:
+            try:
+                keys[raw] = validate.uri(raw)
+            except Problem:
+                continue
+        with self._transaction() as conn:
+            found = store.counts(conn, site, set(keys.values()))
+        return {raw: found.get(keys[raw], 0) if raw in keys else 0 for raw in uris}
+
+    def is_healthy(self) -> bool:
+        try:
+            with self._transaction() as conn:
+                store.ping(conn)
+        except Exception:
+            return False
+        return True
+
+    # Writing
+
+    def submit(self, site: str, submission: Submission, ip: str) -> Edited:
+        now = self.clock()
+        html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
+        ip_hash = self.tokens.hash_ip(ip)
+        status = Status.PENDING if self.config.moderation is Moderation.PRE else Status.APPROVED
+        with self._transaction(write=True) as conn:
+            self._check_rate(conn, ip_hash, now)
+            thread = store.ensure_thread(conn, site, submission.uri, submission.title or "", now)
+            if thread.closed:
+                raise Problem("thread_closed", "This thread takes no new comments.")
+            parent = None
+            if submission.parent is not None:
+                parent = store.get_comment(conn, submission.parent)
+                if (
+                    parent is None
+                    or parent.thread_id != thread.id
+                    or parent.status is not Status.APPROVED
+                ):
+                    raise Problem(
+                        "parent_not_found",
+                        f"There is no comment {submission.parent} to reply to in this thread.",
+                        field="parent",
+                    )
+            comment = store.insert_comment(
+                conn,
+                thread_id=thread.id,
+                parent=parent,
+                author=submission.author,
+                email=submission.email,
+                website=submission.website,
+                text=submission.text,
+                html=html,
+                status=status,
+                created=now,
+                ip_hash=ip_hash,
+                avatar=self.tokens.avatar(submission.email or submission.author or ip_hash),
+            )
+            store.refresh_thread(conn, thread.id)
+        return self._edited(comment)
+
+    def edit(self, comment_id: int, token: str | None, text: str) -> Edited:
+        html = render_markdown(text)
+        with self._transaction(write=True) as conn:
+            comment = self._authorize(conn, comment_id, token)
+            comment = store.update_comment(
+                conn, comment_id, text=text, html=html, edited=self.clock()
+            )
+            store.refresh_thread(conn, comment.thread_id)
+        return self._edited(comment)
+
+    def delete(self, comment_id: int, token: str | None) -> Comment:
+        """The author takes their comment back: text and identity are erased, not kept."""
+        with self._transaction(write=True) as conn:
+            self._authorize(conn, comment_id, token)
+            comment = store.update_comment(
+                conn,
+                comment_id,
+                status=Status.DELETED,
+                author=None,
+                email=None,
+                website=None,
+                text="",
+                html="",
+                edited=self.clock(),
+            )
+            store.refresh_thread(conn, comment.thread_id)
+        return comment
+
+    # Rules
+
+    def editable_until(self, comment: Comment) -> datetime:
+        return comment.created + timedelta(seconds=self.config.edit_window)
+
+    def _edited(self, comment: Comment) -> Edited:
+        until = self.editable_until(comment)
+        claim = EditClaim(comment.id, text_hash(comment.text), until)
+        return Edited(comment, self.tokens.sign_edit(claim), until)
+
+    def _authorize(self, conn: Connection, comment_id: int, token: str | None) -> Comment:
+        """The comment, if the token lets its bearer change it now; otherwise why not."""
+        if not token:
+            raise Problem("token_missing", "Send the comment's edit token as a Bearer token.")
+        claim = self.tokens.read_edit(token)
+        if claim is None:
+            raise Problem("token_invalid", "The edit token is not valid.")
+        if claim.comment_id != comment_id:
+            raise Problem("token_foreign", "The edit token belongs to another comment.")
+        comment = store.get_comment(conn, comment_id)
+        if comment is None:
+            raise Problem("comment_not_found", f"There is no comment {comment_id}.")
+        if comment.status in (Status.HIDDEN, Status.DELETED):
+            raise Problem("comment_not_editable", f"The comment is {comment.status}.")
+        now = self.clock()
+        if now >= min(claim.expires, self.editable_until(comment)):
+            raise Problem("edit_window_closed", "The time to edit this comment has passed.")
+        if claim.text_hash != text_hash(comment.text):
+            raise Problem("comment_changed", "The comment was changed since this token was issued.")
+        return comment
+
+    def _check_rate(self, conn: Connection, ip_hash: str, now: datetime) -> None:
+        limit = self.config.rate_limit
+        if not limit:
+            return
+        count, first = store.recent_from(conn, ip_hash, now - RATE_WINDOW)
+        if count >= limit and first is not None:
+            wait = max(1, int((first + RATE_WINDOW - now).total_seconds()) + 1)
+            raise Problem(
+                "rate_limited",
+                f"Too many comments from your address; try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
+
+
+def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
+    """Nest a page's comments; keep what is approved or has approved replies below it.
+
+    Replies deeper than MAX_NESTING are shown beside their parent rather than below it (their
+    `parent` still names it), so no troll can nest a thread until serializing it fails.
+    """
+    nodes = {comment.id: Node(comment) for comment in found}
+    depth: dict[int, int] = {}
+    holder: dict[int, Node | None] = {}
+    roots: list[Node] = []
+    # A parent always has a smaller id than its replies: it had to exist first.
+    for comment in sorted(found, key=lambda comment: comment.id):
+        parent = nodes.get(comment.parent_id) if comment.parent_id is not None else None
+        if parent is None:
+            depth[comment.id], holder[comment.id] = 0, None
+        elif depth[parent.comment.id] + 1 < MAX_NESTING:
+            depth[comment.id], holder[comment.id] = depth[parent.comment.id] + 1, parent
+        else:
+            depth[comment.id], holder[comment.id] = MAX_NESTING - 1, holder[parent.comment.id]
+        into = holder[comment.id]
+        (into.replies if into else roots).append(nodes[comment.id])
+    roots.sort(key=_position, reverse=sort is Sort.NEWEST)
+    return [node for node in roots if _prune(node)]
+
+
+def _position(node: Node) -> tuple[datetime, int]:
+    return node.comment.created, node.comment.id
+
+
+def _prune(node: Node) -> bool:
+    """Drop invisible leaves, bottom up; True when the node still has something to show."""
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    visible: dict[int, bool] = {}
+    while stack:  # iterative: a thread may be thousands of replies deep
+        current, expanded = stack.pop()
+        if not expanded:
+            stack.append((current, True))
+            stack.extend((child, False) for child in current.replies)
+            continue
+        current.replies = sorted(
+            (child for child in current.replies if visible[child.comment.id]), key=_position
+        )
+        visible[current.comment.id] = (
+            current.comment.status is Status.APPROVED or bool(current.replies)
+        )
+    return visible[node.comment.id]

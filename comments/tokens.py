@@ -1,0 +1,60 @@
+"""Signed values, one serializer (salt) per purpose, and the keyed hashes for IPs and avatars."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+
+@dataclass(frozen=True)
+class EditClaim:
+    """What an edit token says: this comment, with this text, editable until then."""
+
+    comment_id: int
+    text_hash: str
+    expires: datetime
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Tokens:
+    """Everything signed or keyed with the server secret."""
+
+    def __init__(self, secret_key: str) -> None:
+        # Expiry is bound to the comment (created + edit window), not to when a token was signed,
+        # so an edit does not extend the window: the serializer itself is untimed.
+        self._edit = URLSafeSerializer(secret_key, salt="comments.edit-token")
+        self._ip_key = hmac.digest(secret_key.encode(), b"comments.ip-hash", "sha256")
+        self._avatar_key = hmac.digest(secret_key.encode(), b"comments.avatar", "sha256")
+
+    def sign_edit(self, claim: EditClaim) -> str:
+        return self._edit.dumps([claim.comment_id, claim.text_hash, int(claim.expires.timestamp())])
+
+    def read_edit(self, token: str) -> EditClaim | None:
+        """The claim of a genuine token, or None for anything forged, tampered or malformed."""
+        try:
+            comment_id, hashed, expires = self._edit.loads(token)
+            return EditClaim(int(comment_id), str(hashed), datetime.fromtimestamp(int(expires), UTC))
+        except (BadSignature, ValueError, TypeError):
+            return None
+
+    def hash_ip(self, ip: str) -> str:
+        """A keyed hash of the address with its host part dropped (/24 for IPv4, /64 for IPv6)."""
+        try:
+            address = ipaddress.ip_address(ip)
+            prefix = 24 if address.version == 4 else 64
+            network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+        except ValueError:
+            network = "unknown"
+        return hmac.new(self._ip_key, network.encode(), "sha256").hexdigest()[:32]
+
+    def avatar(self, *identity: str) -> str:
+        """A keyed hash to draw an identicon from; the email cannot be recovered from it."""
+        return hmac.new(self._avatar_key, "\0".join(identity).encode(), "sha256").hexdigest()[:16]

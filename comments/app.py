@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Callable
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from comments import api, config as settings, db
 from comments.config import Config
 from comments.errors import Problem
-from comments.service import CommentService
+from comments.service import CommentService, utc_now
 from comments.tokens import Tokens
 
 log = logging.getLogger("comments")
@@ -76,9 +78,9 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/demo")
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starlette:
     engine = db.create_engine(config.database_url)
-    service = CommentService(engine, config, Tokens(config.secret_key))
+    service = CommentService(engine, config, Tokens(config.secret_key), clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

@@ -273,7 +273,7 @@ def _prune(node: Node) -> bool:
         current.replies = sorted(
             (child for child in current.replies if visible[child.comment.id]), key=_position
         )
-        visible[current.comment.id] = (
-            current.comment.status is Status.APPROVED or bool(current.replies)
+        visible[current.comment.id] = current.comment.status is Status.APPROVED or bool(
+            current.replies
         )
     return visible[node.comment.id]

@@ -73,9 +73,7 @@ comments = Table(
     "comments",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "thread_id", Integer, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("thread_id", Integer, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
     Column("parent_id", Integer, ForeignKey("comments.id"), nullable=True),
     # The top-level ancestor (itself for a top-level comment): a page of the thread is every
     # comment whose root is on the page, one indexed query whatever the depth.
@@ -90,9 +88,7 @@ comments = Table(
     Column("edited", UTCDateTime(), nullable=True),
     Column("ip_hash", String(64), nullable=False),
     Column("avatar", String(32), nullable=False),
-    CheckConstraint(
-        "status IN ('approved', 'pending', 'hidden', 'deleted')", name="status_known"
-    ),
+    CheckConstraint("status IN ('approved', 'pending', 'hidden', 'deleted')", name="status_known"),
     Index("ix_comments_thread_root", "thread_id", "root_id", "status"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "created", "id"),
     Index("ix_comments_ip_created", "ip_hash", "created"),

@@ -41,7 +41,9 @@ class Tokens:
         """The claim of a genuine token, or None for anything forged, tampered or malformed."""
         try:
             comment_id, hashed, expires = self._edit.loads(token)
-            return EditClaim(int(comment_id), str(hashed), datetime.fromtimestamp(int(expires), UTC))
+            return EditClaim(
+                int(comment_id), str(hashed), datetime.fromtimestamp(int(expires), UTC)
+            )
         except (BadSignature, ValueError, TypeError):
             return None
 

@@ -103,7 +103,9 @@ def website(data: dict[str, Any]) -> str | None:
         value = "https://" + value  # "example.org" means the obvious thing
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Problem("website_invalid", "The website must be an http or https URL.", field="website")
+        raise Problem(
+            "website_invalid", "The website must be an http or https URL.", field="website"
+        )
     return value
 
 
@@ -146,9 +148,7 @@ def count_uris(data: dict[str, Any]) -> list[str]:
     if not isinstance(uris, list) or not all(isinstance(item, str) for item in uris):
         raise Problem("field_invalid", "uris must be a list of strings.", field="uris")
     if len(uris) > MAX_COUNT_URIS:
-        raise Problem(
-            "too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris"
-        )
+        raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris")
     return uris
 
 
@@ -185,4 +185,6 @@ def parse_cursor(token: str) -> Cursor:
             raise ValueError("naive time")
         return Cursor(moment, int(comment_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem("invalid_parameter", "after is not a cursor from `next`.", field="after") from None
+        raise Problem(
+            "invalid_parameter", "after is not a cursor from `next`.", field="after"
+        ) from None

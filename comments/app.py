@@ -19,7 +19,8 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from comments import api, config as settings, db
+from comments import api, db
+from comments import config as settings
 from comments.config import Config
 from comments.errors import Problem
 from comments.service import CommentService, utc_now

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 
-from comments import config as settings, db
+from comments import config as settings
+from comments import db
 
 log = logging.getLogger("comments")
 
@@ -40,15 +41,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "migrate":
         db.migrate(db.create_engine(config.database_url), args.revision)
-        print(f"schema at {args.revision} on {redacted(config.database_url)}")
+        print(f"schema at {args.revision} on {db.redacted(config.database_url)}")
     else:
         run_server(config, args.config, overrides)
-
-
-def redacted(url: str) -> str:
-    import sqlalchemy
-
-    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
 
 
 def run_server(config: settings.Config, config_path: str | None, overrides: dict) -> None:
@@ -73,7 +68,7 @@ def run_server(config: settings.Config, config_path: str | None, overrides: dict
 
     url = config.public_url
     print(
-        f"comments is serving {redacted(config.database_url)}\n"
+        f"comments is serving {db.redacted(config.database_url)}\n"
         f"  demo page:  {url}/demo\n"
         f"  paste into your pages:\n"
         f'    <div id="comments"></div>\n'

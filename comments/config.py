@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import ipaddress
 import os
 import re
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from comments.models import Moderation
 
 PREFIX = "COMMENTS_"
-# Read by the test suite, not by the server; tolerated so a test run's environment can start servers.
+# Read by the test suite, not the server; tolerated so servers start inside a test run.
 IGNORED_VARIABLES = frozenset({"COMMENTS_TEST_DATABASE_URL"})
 SECRET_FILE = "secret.key"
 DATABASE_FILE = "comments.db"
@@ -73,6 +74,14 @@ def _parse_int(low: int, high: int):
     return parse
 
 
+def _parse_choice(choices: type[enum.Enum], text: str):
+    try:
+        return choices(text.strip().lower())
+    except ValueError:
+        names = " or ".join(choice.value for choice in choices)
+        raise ValueError(f"expected {names}") from None
+
+
 def _parse_origin(text: str) -> str:
     parts = urlsplit(text.strip().rstrip("/"))
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
@@ -101,7 +110,7 @@ PARSERS: dict[str, Any] = {
     "database_url": _parse_database_url,
     "secret_key": lambda text: str(text).strip() or _raise("must not be empty"),
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
-    "moderation": Moderation,
+    "moderation": lambda text: _parse_choice(Moderation, text),
     "edit_window": lambda text: _parse_duration(str(text)),
     "max_length": _parse_int(1, 1_000_000),
     "rate_limit": _parse_int(0, 1_000_000),

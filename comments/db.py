@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy.engine import Engine
+from sqlalchemy import Connection, Engine
+
+__all__ = ["Connection", "Engine", "create_engine", "migrate", "redacted", "transaction"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -49,6 +53,20 @@ def _create_sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    with engine.connect() as conn:
+        conn.execution_options(write=write)  # read by the SQLite begin hook
+        with conn.begin():
+            yield conn
+
+
+def redacted(url: str) -> str:
+    """A database URL fit for a log: the password masked."""
+    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
 
 
 def alembic_config(connection: sqlalchemy.Connection | None = None) -> AlembicConfig:

@@ -30,7 +30,7 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):", re.IGNORECASE)
 
 
 class _CommentMarkdown(MarkdownIt):
-    def validateLink(self, url: str) -> bool:  # noqa: N802 (markdown-it's name)
+    def validateLink(self, url: str) -> bool:
         # A link with another scheme stays literal text instead of becoming an <a> whose
         # href bleach would then drop. Relative URLs carry no scheme and are allowed.
         scheme = _SCHEME.match(url.strip())

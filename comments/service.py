@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import Connection
-from sqlalchemy.engine import Engine
 
 from comments import store, validate
 from comments.config import Config
+from comments.db import Connection, Engine, transaction
 from comments.errors import Problem
 from comments.models import (
     Comment,
@@ -47,13 +44,6 @@ class CommentService:
         self.tokens = tokens
         self.clock = clock
 
-    @contextmanager
-    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(write=write)
-            with conn.begin():
-                yield conn
-
     # Reading
 
     def read_thread(
@@ -66,7 +56,7 @@ class CommentService:
         unless_version: int | None = None,
     ) -> ThreadPage | None:
         """A page of the thread's tree; None when its version is still `unless_version`."""
-        with self._transaction() as conn:
+        with transaction(self.engine) as conn:
             thread = store.get_thread(conn, site, uri)
             version = thread.version if thread else 0
             if unless_version is not None and unless_version == version:
@@ -80,13 +70,13 @@ class CommentService:
         return ThreadPage(thread, uri, tree, following)
 
     def version_of(self, site: str, uri: str) -> int:
-        with self._transaction() as conn:
+        with transaction(self.engine) as conn:
             thread = store.get_thread(conn, site, uri)
         return thread.version if thread else 0
 
     def get_comment(self, comment_id: int, token: str | None) -> Comment:
         """An approved comment, or the author's own pending one (shown with its edit token)."""
-        with self._transaction() as conn:
+        with transaction(self.engine) as conn:
             comment = store.get_comment(conn, comment_id)
         if comment is None or comment.status in (Status.HIDDEN, Status.DELETED):
             raise Problem("comment_not_found", f"There is no comment {comment_id}.")
@@ -104,13 +94,13 @@ class CommentService:
                 keys[raw] = validate.uri(raw)
             except Problem:
                 continue
-        with self._transaction() as conn:
+        with transaction(self.engine) as conn:
             found = store.counts(conn, site, set(keys.values()))
         return {raw: found.get(keys[raw], 0) if raw in keys else 0 for raw in uris}
 
     def is_healthy(self) -> bool:
         try:
-            with self._transaction() as conn:
+            with transaction(self.engine) as conn:
                 store.ping(conn)
         except Exception:
             return False
@@ -123,7 +113,7 @@ class CommentService:
         html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
         status = Status.PENDING if self.config.moderation is Moderation.PRE else Status.APPROVED
-        with self._transaction(write=True) as conn:
+        with transaction(self.engine, write=True) as conn:
             self._check_rate(conn, ip_hash, now)
             thread = store.ensure_thread(conn, site, submission.uri, submission.title or "", now)
             if thread.closed:
@@ -160,7 +150,7 @@ class CommentService:
 
     def edit(self, comment_id: int, token: str | None, text: str) -> Edited:
         html = render_markdown(text)
-        with self._transaction(write=True) as conn:
+        with transaction(self.engine, write=True) as conn:
             comment = self._authorize(conn, comment_id, token)
             comment = store.update_comment(
                 conn, comment_id, text=text, html=html, edited=self.clock()
@@ -170,7 +160,7 @@ class CommentService:
 
     def delete(self, comment_id: int, token: str | None) -> Comment:
         """The author takes their comment back: text and identity are erased, not kept."""
-        with self._transaction(write=True) as conn:
+        with transaction(self.engine, write=True) as conn:
             self._authorize(conn, comment_id, token)
             comment = store.update_comment(
                 conn,

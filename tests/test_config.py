@@ -1,0 +1,124 @@
+"""Settings: defaults, environment, TOML file, and one clear line for anything wrong."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from comments.config import Config, ConfigError, load
+from comments.models import Moderation
+
+
+def test_defaults_keep_everything_in_the_data_dir(tmp_path):
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path / "data")})
+    assert config.database_url == f"sqlite:///{tmp_path / 'data' / 'comments.db'}"
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", 8000, 1)
+    assert config.moderation is Moderation.POST
+    assert config.edit_window == 15 * 60
+    assert config.max_length == 10_000
+    assert config.origins == ()
+    secret_file = tmp_path / "data" / "secret.key"
+    assert secret_file.read_text().strip() == config.secret_key
+    assert len(config.secret_key) >= 48
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    # Kept across restarts.
+    assert load({"COMMENTS_DATA_DIR": str(tmp_path / "data")}).secret_key == config.secret_key
+
+
+def test_secret_is_not_in_repr(tmp_path):
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_SECRET_KEY": "hunter2"})
+    assert "hunter2" not in repr(config)
+
+
+def test_environment_values_are_parsed(tmp_path):
+    config = load(
+        {
+            "COMMENTS_DATA_DIR": str(tmp_path),
+            "COMMENTS_ORIGINS": "https://Blog.Example/, http://localhost:4000",
+            "COMMENTS_MODERATION": "pre",
+            "COMMENTS_EDIT_WINDOW": "2h",
+            "COMMENTS_MAX_LENGTH": "500",
+            "COMMENTS_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+            "COMMENTS_PORT": "9000",
+            "COMMENTS_WORKERS": "4",
+            "COMMENTS_TEST_DATABASE_URL": "ignored by the server",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert config.origins == ("https://blog.example", "http://localhost:4000")
+    assert config.default_site == "blog.example"
+    assert config.moderation is Moderation.PRE
+    assert config.edit_window == 7200
+    assert config.max_length == 500
+    assert len(config.trusted_proxies) == 2
+    assert (config.port, config.workers) == (9000, 4)
+
+
+@pytest.mark.parametrize(
+    "plain, chosen",
+    [
+        ("postgresql://user@db.host/comments", "postgresql+psycopg://user@db.host/comments"),
+        ("postgres://user:pw@db.host:5433/c", "postgresql+psycopg://user:pw@db.host:5433/c"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:////var/lib/comments.db", "sqlite:////var/lib/comments.db"),
+    ],
+)
+def test_database_url_as_hosting_providers_hand_it_out(tmp_path, plain, chosen):
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_DATABASE_URL": plain})
+    assert config.database_url == chosen
+
+
+def test_toml_file_then_environment_then_overrides(tmp_path):
+    path = tmp_path / "comments.toml"
+    path.write_text(
+        'moderation = "pre"\nport = 7000\norigins = ["https://a.example", "https://b.example"]\n'
+        f'data_dir = "{tmp_path}"\n'
+    )
+    config = load({"COMMENTS_PORT": "7001"}, path, {"workers": 3, "host": None})
+    assert config.moderation is Moderation.PRE
+    assert config.port == 7001
+    assert config.workers == 3
+    assert config.origins == ("https://a.example", "https://b.example")
+    via_environment = load({"COMMENTS_CONFIG": str(path)})
+    assert via_environment.port == 7000
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"COMMENTS_PROT": "80"}, "COMMENTS_PROT: unknown setting"),
+        ({"COMMENTS_PORT": "eighty"}, "COMMENTS_PORT: invalid value 'eighty'"),
+        ({"COMMENTS_PORT": "70000"}, "COMMENTS_PORT: invalid value '70000'"),
+        ({"COMMENTS_MODERATION": "sometimes"}, "COMMENTS_MODERATION: invalid value"),
+        ({"COMMENTS_EDIT_WINDOW": "soon"}, "COMMENTS_EDIT_WINDOW: invalid value"),
+        ({"COMMENTS_ORIGINS": "blog.example"}, "COMMENTS_ORIGINS: invalid value"),
+        ({"COMMENTS_ORIGINS": "https://blog.example/path"}, "COMMENTS_ORIGINS: invalid value"),
+        ({"COMMENTS_DATABASE_URL": "mysql://x/y"}, "COMMENTS_DATABASE_URL: invalid value"),
+        ({"COMMENTS_TRUSTED_PROXIES": "proxy"}, "COMMENTS_TRUSTED_PROXIES: invalid value"),
+        ({"COMMENTS_SECRET_KEY": "  "}, "COMMENTS_SECRET_KEY: invalid value"),
+        ({"COMMENTS_MAX_LENGTH": "0"}, "COMMENTS_MAX_LENGTH: invalid value"),
+    ],
+)
+def test_bad_settings_stop_with_one_line_naming_them(tmp_path, environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load({"COMMENTS_DATA_DIR": str(tmp_path), **environ})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_toml_names_the_file_and_key(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError, match=r"colour in .*c\.toml: unknown setting"):
+        load({"COMMENTS_DATA_DIR": str(tmp_path)}, path)
+    path.write_text("port = [\n")
+    with pytest.raises(ConfigError, match=r"config file .*c\.toml"):
+        load({"COMMENTS_DATA_DIR": str(tmp_path)}, path)
+
+
+def test_config_is_frozen(tmp_path):
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path)})
+    with pytest.raises(AttributeError):
+        config.port = 1  # type: ignore[misc]
+    assert isinstance(config, Config)

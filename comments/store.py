@@ -48,22 +48,37 @@ def get_thread_by_id(conn: Connection, thread_id: int) -> Thread:
 
 
 def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: datetime) -> Thread:
-    """The thread for (site, uri), created on its first comment; a race creates it once."""
+    """The thread for (site, uri), created on its first comment and locked for this write.
+
+    Locking before the new comment's foreign key check takes its share lock on the row avoids
+    two writers each holding a share lock and waiting for the other's (a deadlock).
+    """
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
         dialect_insert(threads)
         .values(site=site, uri=uri, title=title, created=now)
         .on_conflict_do_nothing(index_elements=["site", "uri"])
     )
-    thread = get_thread(conn, site, uri)
-    assert thread is not None
+    thread = _thread(
+        conn.execute(
+            select(*THREAD_COLUMNS)
+            .where(threads.c.site == site, threads.c.uri == uri)
+            .with_for_update()
+        ).one()
+    )
     if title and not thread.title:
         conn.execute(update(threads).where(threads.c.id == thread.id).values(title=title))
     return thread
 
 
 def refresh_thread(conn: Connection, thread_id: int) -> None:
-    """After any write in a thread: bump its version and recount its visible comments."""
+    """After any write in a thread: bump its version and recount its visible comments.
+
+    The row lock comes first so that, on PostgreSQL, the recount runs in a snapshot taken after
+    every earlier writer of this thread committed; counting inside the UPDATE that waited for the
+    lock would miss the comment of the writer it waited for.
+    """
+    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())
     visible = (
         select(func.count())
         .select_from(comments)

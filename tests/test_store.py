@@ -89,3 +89,20 @@ def test_read_path_uses_indexes(service, clock):
                 rows = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
                 plan = "\n".join(row[0] for row in rows)
                 assert "Seq Scan" not in plan, plan
+
+
+def test_concurrent_writers_lose_nothing(service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(index: int) -> int:
+        submission = Submission(uri=f"/p{index % 3}/", text=f"comment {index}")
+        return service.submit("site", submission, f"192.0.2.{index % 250}").comment.id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(write, range(120)))
+    assert len(set(ids)) == 120
+    assert service.counts("site", ["/p0/", "/p1/", "/p2/"]) == {"/p0/": 40, "/p1/": 40, "/p2/": 40}
+    for uri in ("/p0/", "/p1/", "/p2/"):
+        page = service.read_thread("site", uri, Sort.OLDEST, 200, None)
+        assert len(page.comments) == 40
+        assert page.thread.version == 41  # created at 1, bumped once per comment

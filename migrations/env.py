@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection the application hands over, or on a URL."""
 
 from alembic import context
+
 from comments.db import create_engine
 from comments.tables import metadata
 

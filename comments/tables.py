@@ -88,8 +88,116 @@ comments = Table(
     Column("edited", UTCDateTime(), nullable=True),
     Column("ip_hash", String(64), nullable=False),
     Column("avatar", String(32), nullable=False),
+    # Why a pending comment waits: 'pre', 'trusted', 'links', 'words', 'fast', 'banned',
+    # 'reported', ... shown to moderators in the queue.
+    Column("held_reason", String(32), nullable=True),
+    Column("edited_by_moderator", Boolean, nullable=False, server_default=false()),
+    # The author asked to be mailed replies (sent only once the address is confirmed).
+    Column("notify", Boolean, nullable=False, server_default=false()),
     CheckConstraint("status IN ('approved', 'pending', 'hidden', 'deleted')", name="status_known"),
     Index("ix_comments_thread_root", "thread_id", "root_id", "status"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "created", "id"),
     Index("ix_comments_ip_created", "ip_hash", "created"),
+    Index("ix_comments_email", "email"),
+    Index("ix_comments_status_created", "status", "created"),
+)
+
+moderators = Table(
+    "moderators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    # argon2id; NULL until the moderator follows the sign-in link and chooses a password.
+    Column("password_hash", String(255), nullable=True),
+    # Bumped on sign-out-everywhere and password change: older session cookies stop working.
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_sign_in", UTCDateTime(), nullable=True),
+)
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(128), nullable=False),  # an email, or a hashed address
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_sign_in_failures_key_at", "key", "at"),
+)
+
+bans = Table(
+    "bans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=True),
+    Column("ip_hash", String(64), nullable=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("expires", UTCDateTime(), nullable=True),
+    Column("lifted", UTCDateTime(), nullable=True),
+    Column("moderator", String(320), nullable=False),
+    Index("ix_bans_email", "email"),
+    Index("ix_bans_ip_hash", "ip_hash"),
+)
+
+# Who did what, when, with the text before and after. Plain values, no foreign keys: the log
+# outlives purged comments and removed moderators.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("moderator", String(320), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("comment_id", Integer, nullable=True),
+    Column("thread_id", Integer, nullable=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_audit_log_comment_id", "comment_id"),
+    Index("ix_audit_log_at", "at"),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("reporter", String(64), nullable=False),  # the reader's address hash
+    Column("reason", String(500), nullable=False, server_default=""),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("resolved", UTCDateTime(), nullable=True),
+    UniqueConstraint("comment_id", "reporter"),
+)
+
+# Mail and webhooks waiting to go out: written in the request's transaction, sent by a
+# background task, retried with backoff. A failing SMTP server loses nothing.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # 'email' or 'webhook'
+    Column("payload", Text, nullable=False),  # JSON
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due", UTCDateTime(), nullable=False),
+    Column("sent", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created", UTCDateTime(), nullable=False),
+    Index("ix_outbox_sent_due", "sent", "due"),
+)
+
+# One-click links from emails work once: the digest of each used link is kept here.
+used_links = Table(
+    "used_links",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("used", UTCDateTime(), nullable=False),
+)
+
+# Addresses whose owner confirmed (double opt-in) that they want reply notifications.
+confirmed_emails = Table(
+    "confirmed_emails",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("confirmed", UTCDateTime(), nullable=False),
+    Column("unsubscribed", UTCDateTime(), nullable=True),
 )

@@ -51,6 +51,9 @@ class Comment:
     edited: datetime | None
     ip_hash: str
     avatar: str
+    held_reason: str | None = None
+    edited_by_moderator: bool = False
+    notify: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -216,6 +216,19 @@ async def delete_comment(request: Request) -> Response:
     return JSONResponse(comment_json(comment))
 
 
+async def post_report(request: Request) -> Response:
+    require_allowed_origin(request)
+    reason = validate.report(await json_body(request))
+    await run_in_threadpool(
+        service(request).report, comment_id(request), client_ip(request), reason
+    )
+    return JSONResponse({"reported": True}, status_code=201)
+
+
+async def get_stamp(request: Request) -> Response:
+    return JSONResponse({"stamp": service(request).stamp()}, headers={"Cache-Control": "no-store"})
+
+
 async def post_counts(request: Request) -> Response:
     uris = validate.count_uris(await json_body(request))
     counts = await run_in_threadpool(service(request).counts, site_of(request), uris)
@@ -253,6 +266,8 @@ routes = [
     ),
     Route("/api/comments/{comment_id}", patch_comment, methods=["PATCH"]),
     Route("/api/comments/{comment_id}", delete_comment, methods=["DELETE"]),
+    Route("/api/comments/{comment_id}/report", post_report, methods=["POST"]),
+    Route("/api/stamp", get_stamp, methods=["GET"]),
     Route("/api/counts", post_counts, methods=["POST"]),
     Route("/api/preview", post_preview, methods=["POST"]),
     Route("/api/config", get_config, methods=["GET"]),

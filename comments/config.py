@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from comments.models import Moderation
+from comments.models import BanAction, Moderation, Notify, SmtpSecurity
 
 PREFIX = "COMMENTS_"
 # Read by the test suite, not the server; tolerated so servers start inside a test run.
@@ -41,6 +41,29 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    public_url_setting: str = ""
+    # Moderators and their mail
+    notify_moderators: Notify = Notify.REVIEW
+    moderator_emails: tuple[str, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_user: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    mail_from: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = dataclasses.field(default="", repr=False)
+    password_memory: int = 65536
+    session_lifetime: int = 14 * 86400
+    link_lifetime: int = 7 * 86400
+    # Defenses in the posting path; 0 turns each off
+    thread_rate_limit: int = 30
+    report_threshold: int = 3
+    min_write_seconds: int = 3
+    max_links: int = 3
+    blocked_words: tuple[str, ...] = ()
+    duplicate_window: int = 600
+    ban_action: BanAction = BanAction.REJECT
 
     @property
     def site_hosts(self) -> tuple[str, ...]:
@@ -53,8 +76,15 @@ class Config:
 
     @property
     def public_url(self) -> str:
+        """Where readers and moderators reach this server (links in mail point here)."""
+        if self.public_url_setting:
+            return self.public_url_setting
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
 
 def _parse_duration(text: str) -> int:
@@ -74,12 +104,26 @@ def _parse_int(low: int, high: int):
     return parse
 
 
+def _parse_email(text: str) -> str:
+    address = text.strip()
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+", address):
+        raise ValueError(f"{address!r} is not an email address")
+    return address
+
+
+def _parse_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http or https URL")
+    return text.strip()
+
+
 def _parse_choice(choices: type[enum.Enum], text: str):
     try:
         return choices(text.strip().lower())
     except ValueError:
-        names = " or ".join(choice.value for choice in choices)
-        raise ValueError(f"expected {names}") from None
+        names = ", ".join(choice.value for choice in choices)
+        raise ValueError(f"expected one of {names}") from None
 
 
 def _parse_origin(text: str) -> str:
@@ -120,7 +164,30 @@ PARSERS: dict[str, Any] = {
     "host": str,
     "port": _parse_int(1, 65535),
     "workers": _parse_int(1, 64),
+    "public_url": lambda text: _parse_url(text).rstrip("/"),
+    "notify_moderators": lambda text: _parse_choice(Notify, text),
+    "moderator_emails": lambda text: tuple(_parse_email(item) for item in _split(text)),
+    "smtp_host": str,
+    "smtp_port": _parse_int(1, 65535),
+    "smtp_security": lambda text: _parse_choice(SmtpSecurity, text),
+    "smtp_user": str,
+    "smtp_password": str,
+    "mail_from": lambda text: _parse_email(text),
+    "webhook_url": lambda text: _parse_url(text),
+    "webhook_secret": str,
+    "password_memory": _parse_int(8, 4 * 1024 * 1024),
+    "session_lifetime": lambda text: _parse_duration(str(text)),
+    "link_lifetime": lambda text: _parse_duration(str(text)),
+    "thread_rate_limit": _parse_int(0, 1_000_000),
+    "report_threshold": _parse_int(0, 1_000_000),
+    "min_write_seconds": _parse_int(0, 3600),
+    "max_links": _parse_int(0, 1_000_000),
+    "blocked_words": lambda text: tuple(word.lower() for word in _split(text)),
+    "duplicate_window": lambda text: _parse_duration(str(text)),
+    "ban_action": lambda text: _parse_choice(BanAction, text),
 }
+# Settings whose name in the Config differs (a property of the same name derives the value).
+FIELD_NAMES = {"public_url": "public_url_setting"}
 
 
 def _raise(message: str):
@@ -163,7 +230,7 @@ def load(
     values.setdefault("database_url", f"sqlite:///{Path(data_dir).resolve() / DATABASE_FILE}")
     if "secret_key" not in values:
         values["secret_key"] = read_or_create_secret(Path(data_dir))
-    return Config(**values)
+    return Config(**{FIELD_NAMES.get(key, key): value for key, value in values.items()})
 
 
 def read_or_create_secret(data_dir: Path) -> str:

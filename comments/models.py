@@ -10,6 +10,28 @@ from datetime import datetime
 class Moderation(enum.StrEnum):
     POST = "post"  # publish at once
     PRE = "pre"  # hold every comment for a moderator
+    TRUSTED = "trusted"  # hold a commenter's comments until one of theirs is approved
+
+
+class Notify(enum.StrEnum):
+    """Which new comments moderators are mailed about."""
+
+    REVIEW = "review"  # those waiting for review
+    ALL = "all"
+    OFF = "off"
+
+
+class SmtpSecurity(enum.StrEnum):
+    STARTTLS = "starttls"
+    SSL = "ssl"
+    NONE = "none"
+
+
+class BanAction(enum.StrEnum):
+    """What happens to a banned author's new comments."""
+
+    REJECT = "reject"
+    HOLD = "hold"
 
 
 class Status(enum.StrEnum):
@@ -67,6 +89,9 @@ class Submission:
     email: str | None = None
     website: str | None = None
     title: str | None = None
+    notify: bool = False  # mail me replies (once the address is confirmed)
+    stamp: str | None = None  # from GET /api/stamp when the form was opened
+    honeypot: str | None = None  # a field people never see, so never fill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,3 +125,100 @@ class Edited:
     comment: Comment
     edit_token: str
     editable_until: datetime
+
+
+class QueueView(enum.StrEnum):
+    PENDING = "pending"
+    REPORTED = "reported"
+    RECENT = "recent"
+    HIDDEN = "hidden"
+
+
+class Action(enum.StrEnum):
+    """What moderators do, as the audit log names it."""
+
+    APPROVE = "approve"
+    HIDE = "hide"
+    DELETE = "delete"
+    RESTORE = "restore"
+    EDIT = "edit"
+    PURGE = "purge"
+    BAN = "ban"
+    LIFT_BAN = "lift-ban"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ERASE = "erase"
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueFilter:
+    site: str | None = None
+    thread: str | None = None  # a thread URI
+    author: str | None = None  # part of a name or an email
+    text: str | None = None  # part of the text
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueItem:
+    """A comment as moderators see it: in its context, with its author's record."""
+
+    comment: Comment
+    site: str
+    thread_uri: str
+    thread_title: str
+    thread_closed: bool
+    parent_excerpt: str | None
+    reports: int
+    approved_before: int
+    hidden_before: int
+
+
+@dataclasses.dataclass(frozen=True)
+class QueuePage:
+    items: list[QueueItem]
+    next_before: int | None  # pass back to see older comments
+
+
+@dataclasses.dataclass(frozen=True)
+class Moderator:
+    id: int
+    email: str
+    password_hash: str | None
+    session_epoch: int
+    created: datetime
+    last_sign_in: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Ban:
+    id: int
+    email: str | None
+    ip_hash: str | None
+    reason: str
+    created: datetime
+    expires: datetime | None
+    lifted: datetime | None
+    moderator: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    moderator: str
+    action: Action
+    comment_id: int | None
+    thread_id: int | None
+    before: str | None
+    after: str | None
+    note: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    id: int
+    comment_id: int
+    reporter: str
+    reason: str
+    created: datetime
+    resolved: datetime | None

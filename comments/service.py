@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from comments import store, validate
+from comments import spam, store, validate
 from comments.config import Config
 from comments.db import Connection, Engine, transaction
 from comments.errors import Problem
 from comments.models import (
+    BanAction,
     Comment,
     Cursor,
     Edited,
@@ -18,17 +19,29 @@ from comments.models import (
     Sort,
     Status,
     Submission,
+    Thread,
     ThreadPage,
 )
 from comments.sanitize import render_markdown
-from comments.tokens import EditClaim, Tokens, text_hash
+from comments.tokens import EditClaim, Purpose, Tokens, text_hash
 
 RATE_WINDOW = timedelta(minutes=1)
+STAMP_LIFETIME = timedelta(days=1)
 MAX_NESTING = 50
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Notifier:
+    """Told of events inside their transaction, to queue mail and webhooks; does nothing here."""
+
+    def comment_posted(self, conn: Connection, comment: Comment, thread: Thread) -> None:
+        pass
+
+    def comment_held(self, conn: Connection, comment: Comment, thread: Thread) -> None:
+        pass
 
 
 class CommentService:
@@ -38,11 +51,13 @@ class CommentService:
         config: Config,
         tokens: Tokens,
         clock: Callable[[], datetime] = utc_now,
+        notifier: Notifier | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.tokens = tokens
         self.clock = clock
+        self.notifier = notifier or Notifier()
 
     # Reading
 
@@ -108,16 +123,22 @@ class CommentService:
 
     # Writing
 
+    def stamp(self) -> str:
+        """A signed "the form was opened now": posts much faster than that get a review."""
+        return self.tokens.sign(
+            Purpose.FORM_STAMP, {"t": self.clock().timestamp()}, self.clock() + STAMP_LIFETIME
+        )
+
     def submit(self, site: str, submission: Submission, ip: str) -> Edited:
         now = self.clock()
         html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
-        status = Status.PENDING if self.config.moderation is Moderation.PRE else Status.APPROVED
         with transaction(self.engine, write=True) as conn:
             self._check_rate(conn, ip_hash, now)
             thread = store.ensure_thread(conn, site, submission.uri, submission.title or "", now)
             if thread.closed:
                 raise Problem("thread_closed", "This thread takes no new comments.")
+            self._check_thread_rate(conn, thread.id, now)
             parent = None
             if submission.parent is not None:
                 parent = store.get_comment(conn, submission.parent)
@@ -131,6 +152,7 @@ class CommentService:
                         f"There is no comment {submission.parent} to reply to in this thread.",
                         field="parent",
                     )
+            held = self._hold_reason(conn, submission, ip_hash, now)
             comment = store.insert_comment(
                 conn,
                 thread_id=thread.id,
@@ -140,13 +162,36 @@ class CommentService:
                 website=submission.website,
                 text=submission.text,
                 html=html,
-                status=status,
+                status=Status.PENDING if held else Status.APPROVED,
+                held_reason=held,
+                notify=submission.notify and bool(submission.email),
                 created=now,
                 ip_hash=ip_hash,
                 avatar=self.tokens.avatar(submission.email or submission.author or ip_hash),
             )
             store.refresh_thread(conn, thread.id)
+            self.notifier.comment_posted(conn, comment, store.get_thread_by_id(conn, thread.id))
         return self._edited(comment)
+
+    def report(self, comment_id: int, ip: str, reason: str) -> None:
+        """A reader flags a comment; enough flags hide it until a moderator looks."""
+        now = self.clock()
+        with transaction(self.engine, write=True) as conn:
+            comment = store.get_comment(conn, comment_id)
+            if comment is None or comment.status is not Status.APPROVED:
+                raise Problem("comment_not_found", f"There is no comment {comment_id}.")
+            if not store.add_report(conn, comment_id, self.tokens.hash_ip(ip), reason, now):
+                raise Problem("already_reported", "You reported this comment already.")
+            threshold = self.config.report_threshold
+            if threshold and store.open_report_count(conn, comment_id) >= threshold:
+                store.lock_thread(conn, comment.thread_id)
+                held = store.update_comment(
+                    conn, comment_id, status=Status.PENDING, held_reason="reported"
+                )
+                store.refresh_thread(conn, comment.thread_id)
+                self.notifier.comment_held(
+                    conn, held, store.get_thread_by_id(conn, comment.thread_id)
+                )
 
     def edit(self, comment_id: int, token: str | None, text: str) -> Edited:
         html = render_markdown(text)
@@ -206,6 +251,60 @@ class CommentService:
         if claim.text_hash != text_hash(comment.text):
             raise Problem("comment_changed", "The comment was changed since this token was issued.")
         return comment
+
+    def _hold_reason(
+        self, conn: Connection, submission: Submission, ip_hash: str, now: datetime
+    ) -> str | None:
+        """Why a new comment must wait for a moderator, or None to publish it at once.
+
+        Refusals (bans, duplicates) raise; everything doubtful is held, never dropped.
+        """
+        config = self.config
+        ban = store.active_ban(conn, submission.email, ip_hash, now)
+        if ban is not None:
+            if config.ban_action is BanAction.REJECT:
+                raise Problem("banned", "You cannot comment here.")
+            return "banned"
+        if config.duplicate_window and store.has_same_text_since(
+            conn,
+            submission.text,
+            submission.email,
+            ip_hash,
+            now - timedelta(seconds=config.duplicate_window),
+        ):
+            raise Problem("duplicate_comment", "You posted this text already.", field="text")
+        if submission.honeypot:
+            return "honeypot"
+        if config.min_write_seconds:
+            claim = self.tokens.read(Purpose.FORM_STAMP, submission.stamp or "", now)
+            if claim is None:
+                return "no_stamp"
+            if now.timestamp() - float(claim.get("t", 0)) < config.min_write_seconds:
+                return "too_fast"
+        if config.max_links and spam.count_links(submission.text) > config.max_links:
+            return "links"
+        if config.blocked_words and spam.has_blocked_word(submission.text, config.blocked_words):
+            return "words"
+        if config.moderation is Moderation.PRE:
+            return "pre"
+        if config.moderation is Moderation.TRUSTED and not store.has_approved_comment(
+            conn, submission.email, ip_hash
+        ):
+            return "trusted"
+        return None
+
+    def _check_thread_rate(self, conn: Connection, thread_id: int, now: datetime) -> None:
+        limit = self.config.thread_rate_limit
+        if not limit:
+            return
+        count, first = store.recent_in_thread(conn, thread_id, now - RATE_WINDOW)
+        if count >= limit and first is not None:
+            wait = max(1, int((first + RATE_WINDOW - now).total_seconds()) + 1)
+            raise Problem(
+                "rate_limited",
+                f"This thread is very busy; try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
 
     def _check_rate(self, conn: Connection, ip_hash: str, now: datetime) -> None:
         limit = self.config.rate_limit

@@ -5,11 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, func, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from comments.models import Comment, Cursor, Sort, Status, Thread
-from comments.tables import comments, threads
+from comments.models import (
+    Action,
+    AuditEntry,
+    Ban,
+    Comment,
+    Cursor,
+    Moderator,
+    QueueFilter,
+    QueueItem,
+    QueueView,
+    Sort,
+    Status,
+    Thread,
+)
+from comments.tables import (
+    audit_log,
+    bans,
+    comments,
+    confirmed_emails,
+    moderators,
+    reports,
+    sign_in_failures,
+    threads,
+)
 
 THREAD_COLUMNS = (
     threads.c.id,
@@ -106,6 +128,8 @@ def insert_comment(
     created: datetime,
     ip_hash: str,
     avatar: str,
+    held_reason: str | None = None,
+    notify: bool = False,
 ) -> Comment:
     values = dict(
         thread_id=thread_id,
@@ -120,6 +144,8 @@ def insert_comment(
         created=created,
         ip_hash=ip_hash,
         avatar=avatar,
+        held_reason=held_reason,
+        notify=notify,
     )
     row = conn.execute(insert(comments).values(**values).returning(*comments.c)).one()
     if parent is None:
@@ -208,3 +234,425 @@ def recent_from(conn: Connection, ip_hash: str, since: datetime) -> tuple[int, d
         )
     ).one()
     return count, first
+
+
+# Moderation
+
+
+def queue(
+    conn: Connection,
+    view: QueueView,
+    filters: QueueFilter,
+    before: int | None,
+    limit: int,
+) -> tuple[list[QueueItem], bool]:
+    """Newest first, `limit` comments of a moderation view, each with its context."""
+    parent = comments.alias("parent")
+    open_reports = (
+        select(func.count())
+        .where(reports.c.comment_id == comments.c.id, reports.c.resolved.is_(None))
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            comments,
+            threads.c.site,
+            threads.c.uri.label("thread_uri"),
+            threads.c.title.label("thread_title"),
+            threads.c.closed.label("thread_closed"),
+            func.substr(parent.c.text, 1, 200).label("parent_excerpt"),
+            open_reports.label("reports"),
+        )
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .outerjoin(parent, parent.c.id == comments.c.parent_id)
+        .order_by(comments.c.id.desc())
+        .limit(limit + 1)
+    )
+    if view is QueueView.PENDING:
+        query = query.where(comments.c.status == Status.PENDING)
+    elif view is QueueView.HIDDEN:
+        query = query.where(comments.c.status == Status.HIDDEN)
+    elif view is QueueView.REPORTED:
+        query = query.where(open_reports > 0)
+    if before is not None:
+        query = query.where(comments.c.id < before)
+    if filters.site:
+        query = query.where(threads.c.site == filters.site)
+    if filters.thread:
+        query = query.where(threads.c.uri == filters.thread)
+    if filters.author:
+        needle = f"%{_escape_like(filters.author.lower())}%"
+        query = query.where(
+            func.lower(comments.c.author).like(needle, escape="\\")
+            | func.lower(comments.c.email).like(needle, escape="\\")
+        )
+    if filters.text:
+        needle = f"%{_escape_like(filters.text.lower())}%"
+        query = query.where(func.lower(comments.c.text).like(needle, escape="\\"))
+    rows = conn.execute(query).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    history = _author_history(conn, [_comment_of(row) for row in rows])
+    items = []
+    for row in rows:
+        comment = _comment_of(row)
+        approved, hidden = history.get(_author_key(comment), (0, 0))
+        items.append(
+            QueueItem(
+                comment=comment,
+                site=row.site,
+                thread_uri=row.thread_uri,
+                thread_title=row.thread_title,
+                thread_closed=row.thread_closed,
+                parent_excerpt=row.parent_excerpt,
+                reports=row.reports,
+                approved_before=approved,
+                hidden_before=hidden,
+            )
+        )
+    return items, has_more
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _comment_of(row) -> Comment:
+    """The comment part of a wider row."""
+    values = {column.name: row._mapping[column] for column in comments.c}
+    values["status"] = Status(values["status"])
+    return Comment(**values)
+
+
+def _author_key(comment: Comment) -> tuple[str, str]:
+    return ("email", comment.email.lower()) if comment.email else ("ip", comment.ip_hash)
+
+
+def _author_history(
+    conn: Connection, found: list[Comment]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(approved, hidden) comments per author (by email, else by address hash), in two queries."""
+    emails = {comment.email.lower() for comment in found if comment.email}
+    hashes = {comment.ip_hash for comment in found if not comment.email}
+    counted = [Status.APPROVED, Status.HIDDEN]
+    history: dict[tuple[str, str], list[int]] = {}
+    if emails:
+        rows = conn.execute(
+            select(func.lower(comments.c.email), comments.c.status, func.count())
+            .where(func.lower(comments.c.email).in_(emails), comments.c.status.in_(counted))
+            .group_by(func.lower(comments.c.email), comments.c.status)
+        )
+        for email, status, count in rows:
+            history.setdefault(("email", email), [0, 0])[status == Status.HIDDEN] = count
+    if hashes:
+        rows = conn.execute(
+            select(comments.c.ip_hash, comments.c.status, func.count())
+            .where(comments.c.ip_hash.in_(hashes), comments.c.status.in_(counted))
+            .group_by(comments.c.ip_hash, comments.c.status)
+        )
+        for ip_hash, status, count in rows:
+            history.setdefault(("ip", ip_hash), [0, 0])[status == Status.HIDDEN] = count
+    return {key: (value[0], value[1]) for key, value in history.items()}
+
+
+def get_comments(conn: Connection, ids: Iterable[int]) -> list[Comment]:
+    rows = conn.execute(
+        select(comments).where(comments.c.id.in_(list(ids))).order_by(comments.c.id)
+    )
+    return [_comment(row) for row in rows]
+
+
+def has_replies(conn: Connection, comment_id: int) -> bool:
+    return conn.execute(select(exists().where(comments.c.parent_id == comment_id))).scalar_one()
+
+
+def delete_comment_row(conn: Connection, comment_id: int) -> None:
+    conn.execute(delete(comments).where(comments.c.id == comment_id))
+
+
+def set_thread_closed(conn: Connection, thread_id: int, closed: bool) -> None:
+    conn.execute(update(threads).where(threads.c.id == thread_id).values(closed=closed))
+
+
+def lock_thread(conn: Connection, thread_id: int) -> None:
+    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())
+
+
+def record(
+    conn: Connection,
+    *,
+    at: datetime,
+    moderator: str,
+    action: Action,
+    comment_id: int | None = None,
+    thread_id: int | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    note: str | None = None,
+) -> None:
+    """One line of the audit log."""
+    conn.execute(
+        insert(audit_log).values(
+            at=at,
+            moderator=moderator,
+            action=action.value,
+            comment_id=comment_id,
+            thread_id=thread_id,
+            before=before,
+            after=after,
+            note=note,
+        )
+    )
+
+
+def audit_entries(
+    conn: Connection, before: int | None, limit: int, comment_id: int | None = None
+) -> tuple[list[AuditEntry], bool]:
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    if comment_id is not None:
+        query = query.where(audit_log.c.comment_id == comment_id)
+    rows = conn.execute(query).all()
+    entries = [AuditEntry(**{**row._mapping, "action": Action(row.action)}) for row in rows[:limit]]
+    return entries, len(rows) > limit
+
+
+def resolve_reports(conn: Connection, comment_id: int, now: datetime) -> None:
+    conn.execute(
+        update(reports)
+        .where(reports.c.comment_id == comment_id, reports.c.resolved.is_(None))
+        .values(resolved=now)
+    )
+
+
+def add_report(
+    conn: Connection, comment_id: int, reporter: str, reason: str, now: datetime
+) -> bool:
+    """Record a reader's report; False when this reader already reported this comment."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    result = conn.execute(
+        dialect_insert(reports)
+        .values(comment_id=comment_id, reporter=reporter, reason=reason, created=now)
+        .on_conflict_do_nothing(index_elements=["comment_id", "reporter"])
+    )
+    return result.rowcount == 1
+
+
+def open_report_count(conn: Connection, comment_id: int) -> int:
+    return conn.execute(
+        select(func.count()).where(reports.c.comment_id == comment_id, reports.c.resolved.is_(None))
+    ).scalar_one()
+
+
+def report_reasons(conn: Connection, comment_ids: Iterable[int]) -> dict[int, list[str]]:
+    rows = conn.execute(
+        select(reports.c.comment_id, reports.c.reason)
+        .where(reports.c.comment_id.in_(list(comment_ids)), reports.c.resolved.is_(None))
+        .order_by(reports.c.id)
+    )
+    found: dict[int, list[str]] = {}
+    for comment_id, reason in rows:
+        found.setdefault(comment_id, []).append(reason)
+    return found
+
+
+# Bans
+
+
+def _ban(row) -> Ban:
+    return Ban(**row._mapping)
+
+
+def add_ban(
+    conn: Connection,
+    *,
+    email: str | None,
+    ip_hash: str | None,
+    reason: str,
+    expires: datetime | None,
+    moderator: str,
+    now: datetime,
+) -> Ban:
+    row = conn.execute(
+        insert(bans)
+        .values(
+            email=email.lower() if email else None,
+            ip_hash=ip_hash,
+            reason=reason,
+            expires=expires,
+            moderator=moderator,
+            created=now,
+        )
+        .returning(*bans.c)
+    ).one()
+    return _ban(row)
+
+
+def active_ban(conn: Connection, email: str | None, ip_hash: str, now: datetime) -> Ban | None:
+    """A ban in force against this email or address, if any."""
+    who = bans.c.ip_hash == ip_hash
+    if email:
+        who = who | (bans.c.email == email.lower())
+    row = conn.execute(
+        select(bans)
+        .where(who, bans.c.lifted.is_(None), (bans.c.expires.is_(None)) | (bans.c.expires > now))
+        .limit(1)
+    ).first()
+    return _ban(row) if row else None
+
+
+def list_bans(conn: Connection, now: datetime) -> list[Ban]:
+    rows = conn.execute(
+        select(bans)
+        .where(bans.c.lifted.is_(None), (bans.c.expires.is_(None)) | (bans.c.expires > now))
+        .order_by(bans.c.id.desc())
+    )
+    return [_ban(row) for row in rows]
+
+
+def lift_ban(conn: Connection, ban_id: int, now: datetime) -> Ban | None:
+    row = conn.execute(
+        update(bans)
+        .where(bans.c.id == ban_id, bans.c.lifted.is_(None))
+        .values(lifted=now)
+        .returning(*bans.c)
+    ).first()
+    return _ban(row) if row else None
+
+
+# Defenses in the posting path
+
+
+def recent_in_thread(
+    conn: Connection, thread_id: int, since: datetime
+) -> tuple[int, datetime | None]:
+    count, first = conn.execute(
+        select(func.count(), func.min(comments.c.created)).where(
+            comments.c.thread_id == thread_id, comments.c.created >= since
+        )
+    ).one()
+    return count, first
+
+
+def has_same_text_since(
+    conn: Connection, text: str, email: str | None, ip_hash: str, since: datetime
+) -> bool:
+    who = comments.c.ip_hash == ip_hash
+    if email:
+        who = who | (func.lower(comments.c.email) == email.lower())
+    return conn.execute(
+        select(exists().where(who, comments.c.created >= since, comments.c.text == text))
+    ).scalar_one()
+
+
+def has_approved_comment(conn: Connection, email: str | None, ip_hash: str) -> bool:
+    """Whether this commenter (by email, else by address hash) was ever approved."""
+    who = func.lower(comments.c.email) == email.lower() if email else comments.c.ip_hash == ip_hash
+    return conn.execute(
+        select(exists().where(who, comments.c.status == Status.APPROVED))
+    ).scalar_one()
+
+
+# Privacy
+
+
+def comments_by_email(conn: Connection, email: str) -> list[tuple[Comment, str]]:
+    rows = conn.execute(
+        select(comments, threads.c.uri.label("thread_uri"))
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(func.lower(comments.c.email) == email.lower())
+        .order_by(comments.c.id)
+    )
+    return [(_comment_of(row), row.thread_uri) for row in rows]
+
+
+def bans_by_email(conn: Connection, email: str) -> list[Ban]:
+    rows = conn.execute(select(bans).where(bans.c.email == email.lower()).order_by(bans.c.id))
+    return [_ban(row) for row in rows]
+
+
+def email_confirmation(conn: Connection, email: str) -> bool:
+    return conn.execute(
+        select(
+            exists().where(
+                confirmed_emails.c.email == email.lower(),
+                confirmed_emails.c.unsubscribed.is_(None),
+            )
+        )
+    ).scalar_one()
+
+
+def forget_email(conn: Connection, email: str) -> None:
+    """Remove the address from bans and confirmations (the comments are handled by the caller)."""
+    conn.execute(update(bans).where(bans.c.email == email.lower()).values(email=None))
+    conn.execute(delete(confirmed_emails).where(confirmed_emails.c.email == email.lower()))
+
+
+# Moderators
+
+
+def _moderator(row) -> Moderator:
+    return Moderator(**row._mapping)
+
+
+def add_moderator(conn: Connection, email: str, now: datetime) -> Moderator:
+    row = conn.execute(
+        insert(moderators).values(email=email, created=now).returning(*moderators.c)
+    ).one()
+    return _moderator(row)
+
+
+def get_moderator(conn: Connection, moderator_id: int) -> Moderator | None:
+    row = conn.execute(select(moderators).where(moderators.c.id == moderator_id)).first()
+    return _moderator(row) if row else None
+
+
+def get_moderator_by_email(conn: Connection, email: str) -> Moderator | None:
+    row = conn.execute(select(moderators).where(moderators.c.email == email)).first()
+    return _moderator(row) if row else None
+
+
+def list_moderators(conn: Connection) -> list[Moderator]:
+    return [_moderator(row) for row in conn.execute(select(moderators).order_by(moderators.c.id))]
+
+
+def remove_moderator(conn: Connection, email: str) -> bool:
+    return conn.execute(delete(moderators).where(moderators.c.email == email)).rowcount == 1
+
+
+def set_password(conn: Connection, moderator_id: int, password_hash: str) -> Moderator:
+    """Store a new password hash; the epoch moves on, ending older sessions and links."""
+    row = conn.execute(
+        update(moderators)
+        .where(moderators.c.id == moderator_id)
+        .values(password_hash=password_hash, session_epoch=moderators.c.session_epoch + 1)
+        .returning(*moderators.c)
+    ).one()
+    return _moderator(row)
+
+
+def bump_epoch(conn: Connection, moderator_id: int) -> None:
+    conn.execute(
+        update(moderators)
+        .where(moderators.c.id == moderator_id)
+        .values(session_epoch=moderators.c.session_epoch + 1)
+    )
+
+
+def signed_in(conn: Connection, moderator_id: int, now: datetime) -> None:
+    conn.execute(update(moderators).where(moderators.c.id == moderator_id).values(last_sign_in=now))
+
+
+def count_failures(conn: Connection, key: str, since: datetime) -> int:
+    return conn.execute(
+        select(func.count()).where(sign_in_failures.c.key == key, sign_in_failures.c.at >= since)
+    ).scalar_one()
+
+
+def add_failure(conn: Connection, key: str, now: datetime) -> None:
+    conn.execute(insert(sign_in_failures).values(key=key, at=now))
+
+
+def moderator_emails(conn: Connection) -> list[str]:
+    return list(conn.execute(select(moderators.c.email).order_by(moderators.c.id)).scalars())

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
+
+
+class Purpose(enum.StrEnum):
+    """Each signed value's purpose is its salt: a token for one is worthless for another."""
+
+    SIGN_IN = "sign-in"  # the moderator's one-time link to set a password
+    SESSION = "session"  # the moderator's session cookie
+    MAIL_ACTION = "mail-action"  # approve/hide/ban links in moderators' mail
+    CONFIRM_EMAIL = "confirm-email"  # double opt-in for reply notifications
+    UNSUBSCRIBE = "unsubscribe"
+    FORM_STAMP = "form-stamp"  # when a reader opened the comment form
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,11 @@ class Tokens:
         # Expiry is bound to the comment (created + edit window), not to when a token was signed,
         # so an edit does not extend the window: the serializer itself is untimed.
         self._edit = URLSafeSerializer(secret_key, salt="comments.edit-token")
+        self._purposes = {
+            purpose: URLSafeSerializer(secret_key, salt=f"comments.{purpose}")
+            for purpose in Purpose
+        }
+        self._csrf_key = hmac.digest(secret_key.encode(), b"comments.csrf", "sha256")
         self._ip_key = hmac.digest(secret_key.encode(), b"comments.ip-hash", "sha256")
         self._avatar_key = hmac.digest(secret_key.encode(), b"comments.avatar", "sha256")
 
@@ -60,3 +78,28 @@ class Tokens:
     def avatar(self, *identity: str) -> str:
         """A keyed hash to draw an identicon from; the email cannot be recovered from it."""
         return hmac.new(self._avatar_key, "\0".join(identity).encode(), "sha256").hexdigest()[:16]
+
+    def sign(self, purpose: Purpose, payload: dict[str, Any], expires: datetime) -> str:
+        """A URL-safe token carrying `payload` for one purpose until `expires`."""
+        return self._purposes[purpose].dumps({**payload, "exp": int(expires.timestamp())})
+
+    def read(self, purpose: Purpose, token: str, now: datetime) -> dict[str, Any] | None:
+        """The payload of a genuine, unexpired token of this purpose; None for anything else."""
+        try:
+            payload = self._purposes[purpose].loads(token)
+        except BadSignature:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+            return None
+        if now.timestamp() >= payload.pop("exp"):
+            return None
+        return payload
+
+    def csrf(self, session_token: str) -> str:
+        """The form token bound to one session: a page from another site cannot know it."""
+        return hmac.new(self._csrf_key, session_token.encode(), "sha256").hexdigest()[:32]
+
+    @staticmethod
+    def digest(token: str) -> str:
+        """How a used one-time link is remembered without keeping the link itself."""
+        return hashlib.sha256(token.encode()).hexdigest()

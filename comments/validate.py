@@ -18,6 +18,8 @@ MAX_EMAIL = 254
 MAX_WEBSITE = 500
 MAX_TITLE = 300
 MAX_URI = 2000
+MAX_STAMP = 200
+MAX_REASON = 500
 MAX_COUNT_URIS = 100
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -117,7 +119,24 @@ def email(data: dict[str, Any]) -> str | None:
 
 
 def submission(data: dict[str, Any], max_length: int) -> Submission:
-    _only(data, {"uri", "parent", "text", "author", "email", "website", "title"})
+    _only(
+        data,
+        {
+            "uri",
+            "parent",
+            "text",
+            "author",
+            "email",
+            "website",
+            "title",
+            "notify",
+            "stamp",
+            "honeypot",
+        },
+    )
+    notify = data.get("notify", False)
+    if not isinstance(notify, bool):
+        raise Problem("field_invalid", "notify must be true or false.", field="notify")
     parent = data.get("parent")
     if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
         raise Problem("field_invalid", "parent must be a comment id.", field="parent")
@@ -129,7 +148,15 @@ def submission(data: dict[str, Any], max_length: int) -> Submission:
         email=email(data),
         website=website(data),
         title=_string(data, "title", MAX_TITLE),
+        notify=notify,
+        stamp=_string(data, "stamp", MAX_STAMP),
+        honeypot=_string(data, "honeypot", MAX_AUTHOR),
     )
+
+
+def report(data: dict[str, Any]) -> str:
+    _only(data, {"reason"})
+    return _string(data, "reason", MAX_REASON) or ""
 
 
 def edit(data: dict[str, Any], max_length: int) -> str:

@@ -103,7 +103,12 @@ def make_client(database_url, clock, tmp_path) -> Iterator:
             "COMMENTS_DATABASE_URL": database_url,
             "COMMENTS_SECRET_KEY": SECRET,
             "COMMENTS_ORIGINS": ORIGIN,
+            # Defenses off unless a test turns one on: they would hold or refuse its posts.
             "COMMENTS_RATE_LIMIT": "0",
+            "COMMENTS_THREAD_RATE_LIMIT": "0",
+            "COMMENTS_MIN_WRITE_SECONDS": "0",
+            "COMMENTS_DUPLICATE_WINDOW": "0",
+            "COMMENTS_PASSWORD_MEMORY": "8",
             **{f"COMMENTS_{key.upper()}": value for key, value in environ.items()},
         }
         client = TestClient(

@@ -43,7 +43,7 @@ def test_serve_starts_from_nothing(tmp_path, workers):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "comments", "serve", "--port", str(port), "--workers", str(workers)],
-        env=environment(tmp_path / "data"),
+        env=environment(tmp_path / "data", COMMENTS_MIN_WRITE_SECONDS="0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,7 +83,7 @@ def test_bad_setting_stops_with_one_line(tmp_path):
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "comments: COMMENTS_MODERATION: invalid value 'later': expected post or pre"
+        "comments: COMMENTS_MODERATION: invalid value 'later': expected one of post, pre, trusted"
     ]
 
 

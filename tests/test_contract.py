@@ -22,6 +22,9 @@ WALLS = {
     "bleach": {"sanitize"},
     "markdown_it": {"sanitize"},
     "itsdangerous": {"tokens"},
+    "argon2": {"accounts"},
+    "jinja2": {"admin"},
+    "smtplib": {"mail"},
 }
 
 

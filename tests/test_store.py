@@ -20,6 +20,9 @@ def service(database_url, tmp_path, clock):
             "COMMENTS_DATABASE_URL": database_url,
             "COMMENTS_SECRET_KEY": "s",
             "COMMENTS_RATE_LIMIT": "0",
+            "COMMENTS_THREAD_RATE_LIMIT": "0",
+            "COMMENTS_MIN_WRITE_SECONDS": "0",
+            "COMMENTS_DUPLICATE_WINDOW": "0",
         }
     )
     engine = db.create_engine(config.database_url)

@@ -1,0 +1,298 @@
+"""What moderators do: the queue, actions on comments, bans, threads, the audit log, erasure.
+
+Every action is one transaction that also writes its audit line, so the log cannot miss one.
+Nothing here is irreversible but `purge` and `erase`, which are asked for explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from comments import store
+from comments.config import Config
+from comments.db import Connection, Engine, transaction
+from comments.errors import Problem
+from comments.models import (
+    Action,
+    AuditEntry,
+    Ban,
+    Comment,
+    QueueFilter,
+    QueuePage,
+    QueueView,
+    Status,
+)
+from comments.sanitize import render_markdown
+from comments.service import utc_now
+
+QUEUE_PAGE = 50
+# Status changes: action -> (statuses it applies to, status it leads to).
+TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
+    Action.APPROVE: (frozenset({Status.PENDING, Status.HIDDEN}), Status.APPROVED),
+    Action.HIDE: (frozenset({Status.PENDING, Status.APPROVED}), Status.HIDDEN),
+    Action.DELETE: (frozenset({Status.PENDING, Status.APPROVED, Status.HIDDEN}), Status.DELETED),
+    Action.RESTORE: (frozenset({Status.HIDDEN, Status.DELETED}), Status.APPROVED),
+}
+
+
+class ModerationService:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        clock: Callable[[], datetime] = utc_now,
+        on_action: Callable[[Connection, str, Action, list[Comment]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        # Called inside each action's transaction (webhooks are queued there, so they cannot
+        # be lost nor sent for an action that rolled back).
+        self.on_action = on_action or (lambda conn, moderator, action, changed: None)
+
+    # Reading
+
+    def queue(
+        self,
+        view: QueueView,
+        filters: QueueFilter | None = None,
+        before: int | None = None,
+        limit: int = QUEUE_PAGE,
+    ) -> QueuePage:
+        with transaction(self.engine) as conn:
+            items, has_more = store.queue(conn, view, filters or QueueFilter(), before, limit)
+        return QueuePage(items, items[-1].comment.id if has_more and items else None)
+
+    def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[str]]:
+        with transaction(self.engine) as conn:
+            return store.report_reasons(conn, comment_ids)
+
+    def audit(
+        self, before: int | None = None, limit: int = QUEUE_PAGE, comment_id: int | None = None
+    ) -> tuple[list[AuditEntry], int | None]:
+        with transaction(self.engine) as conn:
+            entries, has_more = store.audit_entries(conn, before, limit, comment_id)
+        return entries, entries[-1].id if has_more and entries else None
+
+    def bans(self) -> list[Ban]:
+        with transaction(self.engine) as conn:
+            return store.list_bans(conn, self.clock())
+
+    # Acting on comments
+
+    def change_status(self, moderator: str, action: Action, ids: Iterable[int]) -> list[Comment]:
+        """Approve, hide, delete or restore the given comments; others are left as they are.
+
+        Returns the comments that changed. A moderator's delete keeps the text (it can be
+        restored); only `purge` erases it.
+        """
+        allowed_from, target = TRANSITIONS[action]
+        now = self.clock()
+        changed: list[Comment] = []
+        with transaction(self.engine, write=True) as conn:
+            for comment in store.get_comments(conn, ids):
+                if comment.status not in allowed_from:
+                    continue
+                if action is Action.RESTORE and not comment.text:
+                    continue  # erased by its author or purged: nothing to bring back
+                store.lock_thread(conn, comment.thread_id)
+                updated = store.update_comment(conn, comment.id, status=target, held_reason=None)
+                if target is Status.APPROVED:
+                    store.resolve_reports(conn, comment.id, now)
+                store.record(
+                    conn,
+                    at=now,
+                    moderator=moderator,
+                    action=action,
+                    comment_id=comment.id,
+                    thread_id=comment.thread_id,
+                    before=comment.status.value,
+                    after=target.value,
+                )
+                store.refresh_thread(conn, comment.thread_id)
+                changed.append(updated)
+            self.on_action(conn, moderator, action, changed)
+        return changed
+
+    def edit(self, moderator: str, comment_id: int, text: str) -> Comment:
+        html = render_markdown(text)
+        with transaction(self.engine, write=True) as conn:
+            comment = self._get(conn, comment_id)
+            store.lock_thread(conn, comment.thread_id)
+            updated = store.update_comment(
+                conn,
+                comment_id,
+                text=text,
+                html=html,
+                edited=self.clock(),
+                edited_by_moderator=True,
+            )
+            store.record(
+                conn,
+                at=self.clock(),
+                moderator=moderator,
+                action=Action.EDIT,
+                comment_id=comment_id,
+                thread_id=comment.thread_id,
+                before=comment.text,
+                after=text,
+            )
+            store.refresh_thread(conn, comment.thread_id)
+            self.on_action(conn, moderator, Action.EDIT, [updated])
+        return updated
+
+    def purge(self, moderator: str, ids: Iterable[int]) -> int:
+        """Erase comments for good; one with replies stays as an empty placeholder."""
+        now = self.clock()
+        purged = 0
+        with transaction(self.engine, write=True) as conn:
+            for comment in store.get_comments(conn, ids):
+                store.lock_thread(conn, comment.thread_id)
+                if store.has_replies(conn, comment.id):
+                    store.update_comment(conn, comment.id, **_erased(Status.DELETED))
+                else:
+                    store.delete_comment_row(conn, comment.id)
+                store.record(
+                    conn,
+                    at=now,
+                    moderator=moderator,
+                    action=Action.PURGE,
+                    comment_id=comment.id,
+                    thread_id=comment.thread_id,
+                    before=comment.status.value,
+                    note="text and author erased",
+                )
+                store.refresh_thread(conn, comment.thread_id)
+                purged += 1
+        return purged
+
+    # Authors and threads
+
+    def ban(
+        self,
+        moderator: str,
+        comment_id: int,
+        reason: str,
+        expires: datetime | None = None,
+        hide_comments: bool = True,
+    ) -> Ban:
+        """Ban the author of a comment, by email and address hash; hide the comment too."""
+        now = self.clock()
+        with transaction(self.engine, write=True) as conn:
+            comment = self._get(conn, comment_id)
+            ban = store.add_ban(
+                conn,
+                email=comment.email,
+                ip_hash=comment.ip_hash,
+                reason=reason,
+                expires=expires,
+                moderator=moderator,
+                now=now,
+            )
+            store.record(
+                conn,
+                at=now,
+                moderator=moderator,
+                action=Action.BAN,
+                comment_id=comment_id,
+                thread_id=comment.thread_id,
+                note=f"ban {ban.id}: {reason}"
+                + (f" until {expires:%Y-%m-%d %H:%M}" if expires else ""),
+            )
+        if hide_comments and comment.status in TRANSITIONS[Action.HIDE][0]:
+            self.change_status(moderator, Action.HIDE, [comment_id])
+        return ban
+
+    def lift_ban(self, moderator: str, ban_id: int) -> Ban:
+        now = self.clock()
+        with transaction(self.engine, write=True) as conn:
+            ban = store.lift_ban(conn, ban_id, now)
+            if ban is None:
+                raise Problem("ban_not_found", f"There is no ban {ban_id} in force.")
+            store.record(
+                conn, at=now, moderator=moderator, action=Action.LIFT_BAN, note=f"ban {ban_id}"
+            )
+        return ban
+
+    def set_closed(self, moderator: str, thread_id: int, closed: bool) -> None:
+        with transaction(self.engine, write=True) as conn:
+            store.lock_thread(conn, thread_id)
+            store.set_thread_closed(conn, thread_id, closed)
+            store.refresh_thread(conn, thread_id)
+            store.record(
+                conn,
+                at=self.clock(),
+                moderator=moderator,
+                action=Action.CLOSE if closed else Action.REOPEN,
+                thread_id=thread_id,
+            )
+
+    # Privacy
+
+    def export_email(self, email: str) -> dict[str, Any]:
+        """Everything stored about an address, for its owner."""
+        with transaction(self.engine) as conn:
+            found = store.comments_by_email(conn, email)
+            bans = store.bans_by_email(conn, email)
+            subscribed = store.email_confirmation(conn, email)
+        return {
+            "email": email,
+            "comments": [
+                {
+                    "id": comment.id,
+                    "thread": uri,
+                    "author": comment.author,
+                    "website": comment.website,
+                    "text": comment.text,
+                    "status": comment.status.value,
+                    "created": comment.created.isoformat(),
+                    "edited": comment.edited.isoformat() if comment.edited else None,
+                    "notify": comment.notify,
+                }
+                for comment, uri in found
+            ],
+            "bans": [{"reason": ban.reason, "created": ban.created.isoformat()} for ban in bans],
+            "reply_notifications_confirmed": subscribed,
+        }
+
+    def erase_email(self, moderator: str, email: str) -> int:
+        """Erase every comment and trace of an address; returns how many comments."""
+        now = self.clock()
+        with transaction(self.engine, write=True) as conn:
+            found = store.comments_by_email(conn, email)
+            for comment, _uri in found:
+                store.lock_thread(conn, comment.thread_id)
+                if store.has_replies(conn, comment.id):
+                    store.update_comment(conn, comment.id, **_erased(Status.DELETED))
+                else:
+                    store.delete_comment_row(conn, comment.id)
+                store.refresh_thread(conn, comment.thread_id)
+            store.forget_email(conn, email)
+            store.record(
+                conn,
+                at=now,
+                moderator=moderator,
+                action=Action.ERASE,
+                note=f"erased {len(found)} comments of an address",
+            )
+        return len(found)
+
+    def _get(self, conn: Connection, comment_id: int) -> Comment:
+        comment = store.get_comment(conn, comment_id)
+        if comment is None:
+            raise Problem("comment_not_found", f"There is no comment {comment_id}.")
+        return comment
+
+
+def _erased(status: Status) -> dict[str, Any]:
+    return {
+        "status": status,
+        "author": None,
+        "email": None,
+        "website": None,
+        "text": "",
+        "html": "",
+        "notify": False,
+    }

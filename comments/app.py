@@ -22,7 +22,9 @@ from starlette.staticfiles import StaticFiles
 from comments import api, db
 from comments import config as settings
 from comments.config import Config
+from comments.accounts import Accounts
 from comments.errors import Problem
+from comments.moderation import ModerationService
 from comments.service import CommentService, utc_now
 from comments.tokens import Tokens
 
@@ -81,7 +83,10 @@ async def home(request: Request) -> Response:
 
 def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starlette:
     engine = db.create_engine(config.database_url)
-    service = CommentService(engine, config, Tokens(config.secret_key), clock)
+    tokens = Tokens(config.secret_key)
+    service = CommentService(engine, config, tokens, clock)
+    accounts = Accounts(engine, config, tokens, clock)
+    moderation = ModerationService(engine, config, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -119,7 +124,10 @@ def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starl
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.tokens = tokens
     app.state.service = service
+    app.state.accounts = accounts
+    app.state.moderation = moderation
     return app
 
 

@@ -21,8 +21,8 @@ from starlette.staticfiles import StaticFiles
 
 from comments import api, db
 from comments import config as settings
-from comments.config import Config
 from comments.accounts import Accounts
+from comments.config import Config
 from comments.errors import Problem
 from comments.moderation import ModerationService
 from comments.service import CommentService, utc_now

@@ -88,6 +88,7 @@ class ModerationService:
         Returns the comments that changed. A moderator's delete keeps the text (it can be
         restored); only `purge` erases it.
         """
+        action = Action(action)
         allowed_from, target = TRANSITIONS[action]
         now = self.clock()
         changed: list[Comment] = []

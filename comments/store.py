@@ -431,12 +431,13 @@ def add_report(
 ) -> bool:
     """Record a reader's report; False when this reader already reported this comment."""
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    result = conn.execute(
+    inserted = conn.execute(
         dialect_insert(reports)
         .values(comment_id=comment_id, reporter=reporter, reason=reason, created=now)
         .on_conflict_do_nothing(index_elements=["comment_id", "reporter"])
-    )
-    return result.rowcount == 1
+        .returning(reports.c.id)
+    ).first()
+    return inserted is not None
 
 
 def open_report_count(conn: Connection, comment_id: int) -> int:
@@ -618,7 +619,10 @@ def list_moderators(conn: Connection) -> list[Moderator]:
 
 
 def remove_moderator(conn: Connection, email: str) -> bool:
-    return conn.execute(delete(moderators).where(moderators.c.email == email)).rowcount == 1
+    removed = conn.execute(
+        delete(moderators).where(moderators.c.email == email).returning(moderators.c.id)
+    ).first()
+    return removed is not None
 
 
 def set_password(conn: Connection, moderator_id: int, password_hash: str) -> Moderator:

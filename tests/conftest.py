@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from comments import config as settings
 from comments import db
 from comments.app import create_app
+from comments.tables import metadata
 from tests.helpers import ORIGIN, SECRET, need
 
 
@@ -69,8 +70,8 @@ def database_url(migrated_url) -> Iterator[str]:
     yield migrated_url
     engine = db.create_engine(migrated_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM comments")
-        conn.exec_driver_sql("DELETE FROM threads")
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     engine.dispose()
 
 

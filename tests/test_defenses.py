@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from comments.models import Action
-
 from tests.helpers import assert_problem, post
 
 

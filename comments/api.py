@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,11 +19,12 @@ from comments.config import Config
 from comments.errors import Problem
 from comments.models import Comment, Edited, Node, Status, ThreadPage
 from comments.openapi import openapi_document
+from comments.pagecache import PageCache
 from comments.sanitize import render_markdown
 from comments.service import CommentService
 
 LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?")
-ETAG = re.compile(r'"t(\d+)"')
+ETAGS = re.compile(r'"t\d+"')
 # Bytes a body may have: the longest text JSON-escaped (6 bytes a character at worst) + the rest.
 BODY_OVERHEAD = 16 * 1024
 
@@ -160,27 +162,31 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
 
 async def get_thread(request: Request) -> Response:
     uri, sort, limit, after = validate.thread_query(dict(request.query_params))
-    known = ETAG.search(request.headers.get("if-none-match", ""))
     site = site_of(request)
-    page = await run_in_threadpool(
-        service(request).read_thread,
-        site,
-        uri,
-        sort,
-        limit,
-        after,
-        int(known[1]) if known else None,
-    )
-    if page is None:
-        return Response(status_code=304, headers=cache_headers(int(known[1])))
-    version = page.thread.version if page.thread else 0
-    return JSONResponse(page_json(page), headers=cache_headers(version))
+    # The thread's version decides everything: a 304, a page from this process's cache, or
+    # (after a write anywhere, by any worker) a fresh read of the comment rows.
+    version = await run_in_threadpool(service(request).version_of, site, uri)
+    etag = f'"t{version}"'
+    if etag in ETAGS.findall(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=cache_headers(etag))
+    cache: PageCache = request.app.state.page_cache
+    key = (site, uri, sort, limit, after)
+    page = cache.get(key)
+    if page is None or page.version != version:
+        fresh = await run_in_threadpool(service(request).read_thread, site, uri, sort, limit, after)
+        version = fresh.thread.version if fresh.thread else 0
+        page = cache.put(key, version, orjson.dumps(page_json(fresh)))
+        etag = f'"t{version}"'
+    headers = {**cache_headers(etag), "Content-Type": "application/json", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(page.body, headers=headers)
 
 
-def cache_headers(version: int) -> dict[str, str]:
+def cache_headers(etag: str) -> dict[str, str]:
     # Every reader gets the same page: shared caches may keep it but must ask again each time.
     # (The CORS middleware adds `Vary: Origin`: the site, hence the thread, follows the Origin.)
-    return {"ETag": f'"t{version}"', "Cache-Control": "public, no-cache"}
+    return {"ETag": etag, "Cache-Control": "public, no-cache"}
 
 
 async def post_comment(request: Request) -> Response:

@@ -25,6 +25,7 @@ from comments.accounts import Accounts
 from comments.config import Config
 from comments.errors import Problem
 from comments.moderation import ModerationService
+from comments.pagecache import PageCache
 from comments.service import CommentService, utc_now
 from comments.tokens import Tokens
 
@@ -126,6 +127,7 @@ def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starl
     app.state.config = config
     app.state.tokens = tokens
     app.state.service = service
+    app.state.page_cache = PageCache()
     app.state.accounts = accounts
     app.state.moderation = moderation
     return app

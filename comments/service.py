@@ -68,14 +68,10 @@ class CommentService:
         sort: Sort,
         limit: int,
         after: Cursor | None,
-        unless_version: int | None = None,
-    ) -> ThreadPage | None:
-        """A page of the thread's tree; None when its version is still `unless_version`."""
+    ) -> ThreadPage:
+        """A page of the thread's tree."""
         with transaction(self.engine) as conn:
             thread = store.get_thread(conn, site, uri)
-            version = thread.version if thread else 0
-            if unless_version is not None and unless_version == version:
-                return None
             if thread is None:
                 return ThreadPage(None, uri, [], None)
             found, has_more = store.page_of_thread(conn, thread.id, sort, limit, after)
@@ -85,6 +81,7 @@ class CommentService:
         return ThreadPage(thread, uri, tree, following)
 
     def version_of(self, site: str, uri: str) -> int:
+        """The thread's version (0 before its first comment): its pages' cache key and ETag."""
         with transaction(self.engine) as conn:
             thread = store.get_thread(conn, site, uri)
         return thread.version if thread else 0

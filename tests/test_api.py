@@ -557,3 +557,27 @@ def test_trusted_proxy_forwarded_address_is_rate_limited_per_reader(make_client)
         assert response.status_code == 201, response.text
     again = client.post("/api/comments", json={"uri": "/p/", "text": "x"}, headers=first)
     assert_problem(again, 429, "rate_limited")
+
+
+def test_cached_pages_follow_writes_made_by_another_server(make_client):
+    first, second = make_client(), make_client()  # two processes, each with its own cache
+    post(first, "one")
+    assert [c["html"] for c in thread(second)["comments"]] == ["<p>one</p>"]
+    post(first, "two")
+    assert [c["html"] for c in thread(second)["comments"]] == ["<p>one</p>", "<p>two</p>"]
+    created = thread(second)["comments"][0]
+    assert created["status"] == "approved"
+
+
+def test_cached_page_served_compressed_or_plain(client):
+    post(client, "hello " * 100)
+    plain = client.get(
+        "/api/threads", params={"uri": "/post/"}, headers={"Accept-Encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers
+    zipped = client.get(
+        "/api/threads", params={"uri": "/post/"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()
+    assert zipped.headers["etag"] == plain.headers["etag"]

@@ -156,7 +156,8 @@ PARSERS: dict[str, Any] = {
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
     "moderation": lambda text: _parse_choice(Moderation, text),
     "edit_window": lambda text: _parse_duration(str(text)),
-    "max_length": _parse_int(1, 1_000_000),
+    # Rendering cost grows with length: past 100k characters one post could cost seconds of CPU.
+    "max_length": _parse_int(1, 100_000),
     "rate_limit": _parse_int(0, 1_000_000),
     "trusted_proxies": lambda text: tuple(
         ipaddress.ip_network(item, strict=False) for item in _split(text)
@@ -225,6 +226,12 @@ def load(
             values[key] = PARSERS[key](value if isinstance(value, list) else str(value))
         except ValueError as error:
             raise ConfigError(f"{source}: invalid value {value!r}: {error}") from None
+
+    # Mail and webhooks: settings that only work together.
+    if values.get("smtp_host") and not values.get("mail_from"):
+        raise ConfigError("smtp_host is set but mail_from is not: mail needs a From address")
+    if values.get("webhook_url") and not values.get("webhook_secret"):
+        raise ConfigError("webhook_url is set but webhook_secret is not: webhooks are signed")
 
     data_dir = values.setdefault("data_dir", Config.data_dir)
     values.setdefault("database_url", f"sqlite:///{Path(data_dir).resolve() / DATABASE_FILE}")

@@ -10,6 +10,7 @@ from typing import Any
 import bleach
 from bleach.html5lib_shim import Filter
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 ALLOWED_TAGS = frozenset(
@@ -25,6 +26,10 @@ LINK_REL = "nofollow ugc noopener"
 # ("# not a heading", "---") instead of losing it; with "image" off, ![alt](url) reads as
 # "!" followed by an ordinary link. Tables and raw HTML are off in the commonmark preset.
 _DISABLED_RULES = ["image", "heading", "lheading", "hr"]
+
+# Deeper emphasis (em, strong, del inside each other) stays as literal markers.
+_MAX_INLINE_DEPTH = 8
+_EMPHASIS_OPEN = frozenset({"em_open", "strong_open", "s_open"})
 
 # A scheme as a browser sees it, once markdown-it has percent-encoded the URL (so no
 # whitespace or control characters are left inside it).
@@ -49,6 +54,29 @@ class _LinkRelFilter(Filter):
             yield token
 
 
+def _flatten_deep_emphasis(state: StateCore) -> None:
+    """Turn emphasis nested deeper than _MAX_INLINE_DEPTH back into its literal markers."""
+    # Emphasis is paired after parsing, so maxNesting does not bound it: "*a " * n + "b" +
+    # " c*" * n nests n <em>s, and html5lib's parser is quadratic in depth (bleach took
+    # ~7 s at n = 10_000, ~30 s at 20_000). Beyond the limit readers see the *s they typed.
+    for block in state.tokens:
+        flattened: list[bool] = []  # one per open token: was it turned into text?
+        depth = 0
+        for token in block.children or []:
+            if token.nesting == 1:
+                flatten = depth >= _MAX_INLINE_DEPTH and token.type in _EMPHASIS_OPEN
+                flattened.append(flatten)
+                depth += not flatten
+            elif token.nesting == -1:
+                flatten = flattened.pop() if flattened else False
+                depth -= not flatten
+            else:
+                continue
+            if flatten:
+                token.type, token.tag, token.nesting = "text", "", 0
+                token.content = token.markup  # "*", "_", "**", "__" or "~~"
+
+
 def _render_del(self: Any, tokens: Sequence[Token], idx: int, *_: Any) -> str:
     # markdown-it writes ~~x~~ as <s>; <del> is the element for removed text.
     return "<del>" if tokens[idx].nesting == 1 else "</del>"
@@ -58,12 +86,14 @@ def _render_del(self: Any, tokens: Sequence[Token], idx: int, *_: Any) -> str:
 def _markdown() -> MarkdownIt:
     md = _CommentMarkdown(
         "commonmark",
-        # maxNesting bounds the depth of quotes, lists and brackets (about 9 nested lists).
-        # Parse time grows with it: "[" * 100_000 takes ~2 s at 20 and ~12 s at 100, the
-        # "default" preset's value. Every other input we tried is linear in its length.
+        # maxNesting bounds the depth of quotes, lists and links (9 nested lists; what is
+        # nested deeper is dropped). Parse time grows with it: "[" * 100_000 takes ~2 s
+        # at 20 and ~12 s at 100, the "default" preset's. Emphasis escapes this bound, so
+        # _flatten_deep_emphasis keeps html5lib's input shallow.
         {"html": False, "linkify": True, "breaks": True, "maxNesting": 20},
     )
     md.enable(["strikethrough", "linkify"]).disable(_DISABLED_RULES)
+    md.core.ruler.push("flatten_deep_emphasis", _flatten_deep_emphasis)
     md.add_render_rule("s_open", _render_del)
     md.add_render_rule("s_close", _render_del)
     # Only links with a scheme: "fuzzy" links would turn file names like setup.py or
@@ -76,7 +106,7 @@ def _markdown() -> MarkdownIt:
     # and threads racing that first compile fail ("none of the block rules matched"; seen
     # in 24 of 1200 racing first renders). One render here builds every cache before the
     # instance is shared; from then on it is only read, so concurrent render() is safe.
-    md.render("*a* ~~b~~ `c` [d](/e) http://example.com //example.com a@example.com")
+    md.render("*a* ~~b~~ `c` [d](/e) http://a.example //a.example mailto:a@a.example a@a.example")
     return md
 
 

@@ -1,0 +1,378 @@
+"""The sanitizer: Markdown renders as expected, attacks come out inert, nothing hangs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.pool
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import pytest
+
+from comments.sanitize import _cleaner, _markdown, render_markdown
+
+# The policy as the spec states it, written out again rather than imported, so that a
+# change to the module's constants cannot silently loosen what these tests accept.
+TAGS = {"p", "br", "a", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "del"}
+ATTRIBUTES = {"a": {"href", "rel"}, "ol": {"start"}}
+SCHEMES = {"http", "https", "mailto"}
+REL = "nofollow ugc noopener"
+
+# Any "<" that does not open or close an allowed tag. Checked on the raw text as well as
+# through a parser, so a parser that reads some markup differently from a browser cannot
+# hide a tag from the test.
+FOREIGN_TAG = re.compile(rf"<(?!/?(?:{'|'.join(TAGS)})[\s/>])")
+# Characters a reader cannot see; stripped before looking for a dangerous scheme.
+INVISIBLE = re.compile(r"[\x00-\x20\x7f-\xa0\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def href_problem(href: str) -> str | None:
+    """Why a browser could run or load something from this href, or None."""
+    # What a browser's URL parser does first: trim C0 controls and spaces, drop tab/CR/LF.
+    url = re.sub(r"[\t\n\r]", "", href.strip("".join(map(chr, range(0x21)))))
+    scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", url)
+    if scheme and scheme[1].lower() not in SCHEMES:
+        return f"scheme {scheme[1]!r}"
+    if INVISIBLE.sub("", href).lower().startswith(("javascript:", "vbscript:", "data:")):
+        return "script or data URL"
+    return None
+
+
+class Inspector(HTMLParser):
+    """Collects everything in a fragment that the allowlist does not allow."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TAGS:
+            self.problems.append(f"tag <{tag}>")
+        names = [name for name, _ in attrs]
+        for name, value in attrs:
+            if name not in ATTRIBUTES.get(tag, set()) or name.startswith("on"):
+                self.problems.append(f"attribute {name}={value!r} on <{tag}>")
+            elif name == "href" and (problem := href_problem(value or "")):
+                self.problems.append(f"href {value!r}: {problem}")
+            elif name == "rel" and value != REL:
+                self.problems.append(f"rel {value!r}")
+            elif name == "start" and not (value or "").isdigit():
+                self.problems.append(f"start {value!r}")
+        if tag == "a" and "rel" not in names:
+            self.problems.append(f"<a> without rel: {attrs!r}")
+        if len(names) != len(set(names)):
+            self.problems.append(f"repeated attribute on <{tag}>: {attrs!r}")
+
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in TAGS:
+            self.problems.append(f"end tag </{tag}>")
+
+    def handle_comment(self, data: str) -> None:
+        self.problems.append(f"comment <!--{data}-->")
+
+    def handle_decl(self, decl: str) -> None:
+        self.problems.append(f"declaration <!{decl}>")
+
+    def unknown_decl(self, data: str) -> None:
+        self.problems.append(f"declaration (CDATA?) <![{data}]>")
+
+    def handle_pi(self, data: str) -> None:
+        self.problems.append(f"processing instruction <?{data}>")
+
+
+def assert_inert(html: str) -> None:
+    foreign = [html[m.start() : m.start() + 30] for m in FOREIGN_TAG.finditer(html)]
+    assert not foreign, f"markup outside the allowlist: {foreign}"
+    inspector = Inspector()
+    inspector.feed(html)
+    inspector.close()
+    assert not inspector.problems, inspector.problems
+
+
+# Normal Markdown: exactly what a reader gets.
+EXPECTED = [
+    ("*em* **strong**", "<p><em>em</em> <strong>strong</strong></p>"),
+    ("~~gone~~", "<p><del>gone</del></p>"),
+    ("`a < b`", "<p><code>a &lt; b</code></p>"),
+    ("```python\nif a < b:\n    pass\n```", "<pre><code>if a &lt; b:\n    pass\n</code></pre>"),
+    ("> quoted\n> more", "<blockquote>\n<p>quoted<br>\nmore</p>\n</blockquote>"),
+    ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
+    ("1. a\n2. b", "<ol>\n<li>a</li>\n<li>b</li>\n</ol>"),
+    ("3. c\n4. d", '<ol start="3">\n<li>c</li>\n<li>d</li>\n</ol>'),
+    (
+        "[site](https://example.com/a?b=1&c=2)",
+        f'<p><a href="https://example.com/a?b=1&amp;c=2" rel="{REL}">site</a></p>',
+    ),
+    (
+        '[t](https://example.com "a title")',
+        f'<p><a href="https://example.com" rel="{REL}">t</a></p>',
+    ),
+    (
+        "[mail](mailto:ada@example.com)",
+        f'<p><a href="mailto:ada@example.com" rel="{REL}">mail</a></p>',
+    ),
+    ("[post](/2012/11/post/)", f'<p><a href="/2012/11/post/" rel="{REL}">post</a></p>'),
+    (
+        "<https://example.com>",
+        f'<p><a href="https://example.com" rel="{REL}">https://example.com</a></p>',
+    ),
+    (
+        "see https://example.com/x.",
+        f'<p>see <a href="https://example.com/x" rel="{REL}">https://example.com/x</a>.</p>',
+    ),
+    (
+        "write to ada@example.com",
+        f'<p>write to <a href="mailto:ada@example.com" rel="{REL}">ada@example.com</a></p>',
+    ),
+    # Only URLs with a scheme are linkified: file names are not hosts.
+    ("edit setup.py or example.com", "<p>edit setup.py or example.com</p>"),
+    ("`https://example.com`", "<p><code>https://example.com</code></p>"),
+    ("```\nhttps://example.com\n```", "<pre><code>https://example.com\n</code></pre>"),
+    ("    https://example.com", "<pre><code>https://example.com\n</code></pre>"),
+    ("line one\nline two", "<p>line one<br>\nline two</p>"),
+    ("one\n\ntwo", "<p>one</p>\n<p>two</p>"),
+    ("# not a heading", "<p># not a heading</p>"),
+    ("not a heading\n===", "<p>not a heading<br>\n===</p>"),
+    ("---", "<p>---</p>"),
+    ("| a | b |\n|---|---|", "<p>| a | b |<br>\n|---|---|</p>"),
+    (
+        "![alt](https://example.com/a.png)",
+        f'<p>!<a href="https://example.com/a.png" rel="{REL}">alt</a></p>',
+    ),
+    ("[ftp](ftp://example.com)", "<p>[ftp](ftp://example.com)</p>"),
+    ("a < b > c & d", "<p>a &lt; b &gt; c &amp; d</p>"),
+    ("<b>bold</b>", "<p>&lt;b&gt;bold&lt;/b&gt;</p>"),
+    ("AT&amp;T &copy;", "<p>AT&amp;T \u00a9</p>"),
+    ("\\*not em\\*", "<p>*not em*</p>"),
+    ("", ""),
+    ("  \n\n  ", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "html"), EXPECTED, ids=[text for text, _ in EXPECTED])
+def test_markdown_renders_to_exactly(text, html):
+    assert render_markdown(text) == html
+    assert_inert(html)
+
+
+# Every attack class we know of, as a reader could type it.
+ATTACKS = {
+    # Raw HTML and scripts.
+    "script": "<script>alert(1)</script>",
+    "script-src": "<SCRIPT SRC=http://evil.example/x.js></SCRIPT>",
+    "script-split": "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    "script-nested-lt": "<<script>script>alert(1)<</script>/script>",
+    "img-onerror": "<img src=x onerror=alert(1)>",
+    "img-nul": '<img src="x\x00" onerror=alert(1)>',
+    "body-onload": "<body onload=alert(1)>",
+    "a-onclick": '<a href="#" onclick="alert(1)">x</a>',
+    "a-javascript": '<a href="javascript:alert(1)">x</a>',
+    "a-control-char": '<a href="&#14;javascript:alert(1)">x</a>',
+    "a-rel-opener": '<a href="https://ok.example" rel="opener" target="_blank">x</a>',
+    "details-ontoggle": "<details open ontoggle=alert(1)>",
+    "input-onfocus": "<input autofocus onfocus=alert(1)>",
+    "marquee": "<marquee onstart=alert(1)>x</marquee>",
+    "style-attribute": '<p style="background:url(javascript:alert(1))">x</p>',
+    "style-element": "<style>@import 'http://evil.example/x.css';</style>",
+    "link-stylesheet": "<link rel=stylesheet href=http://evil.example/x.css>",
+    "iframe": '<iframe src="javascript:alert(1)"></iframe>',
+    "iframe-srcdoc": '<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>',
+    "object-data": '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">',
+    "embed": '<embed src="javascript:alert(1)">',
+    "form": '<form action="javascript:alert(1)"><input type=submit><button>x</button></form>',
+    "button-formaction": "<button formaction=javascript:alert(1)>x</button>",
+    "isindex": "<isindex action=javascript:alert(1) type=image>",
+    "base": '<base href="javascript:alert(1)//">',
+    "meta-refresh": '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    "class-id-title": '<p class="x" id="y" title="z">x</p>',
+    # SVG and MathML.
+    "svg-script": "<svg><script>alert(1)</script></svg>",
+    "svg-onload": "<svg onload=alert(1)>",
+    "svg-xlink": '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
+    "svg-animate": '<svg><animate attributeName=href values="javascript:alert(1)"/></svg>',
+    "svg-style-mxss": '<svg></p><style><a id="</style><img src=1 onerror=alert(1)>">',
+    "math-mglyph": "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "math-xlink": '<math><mi xlink:href="javascript:alert(1)">x</mi></math>',
+    "math-form-mxss": "<form><math><mtext></form><form><mglyph><style></math>"
+    "<img src onerror=alert(1)>",
+    # Mutation XSS through raw-text and template parsing.
+    "template": "<template><img src=x onerror=alert(1)></template>",
+    "noscript-title": '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "noscript-style": "<noscript><style></noscript><img src=x onerror=alert(1)>",
+    "xmp": '<xmp><p title="</xmp><img src=x onerror=alert(1)>">',
+    "textarea": "<textarea><img src=x onerror=alert(1)></textarea>",
+    # Comments and CDATA.
+    "comment": "<!--<img src=x onerror=alert(1)>-->",
+    "comment-short": "<!--><img src=x onerror=alert(1)>-->",
+    "comment-bang": "<!--!><img src=x onerror=alert(1)>",
+    "cdata": "<![CDATA[<script>alert(1)</script>]]>",
+    "processing-instruction": "<?xml-stylesheet href=x?><img src=x onerror=alert(1)>",
+    # Markdown links, in every encoding of the scheme.
+    "md-javascript": "[x](javascript:alert(1))",
+    "md-mixed-case": "[x](JaVaScRiPt:alert(1))",
+    "md-leading-spaces": "[x](   javascript:alert(1))",
+    "md-decimal-entity": "[x](&#106;avascript:alert(1))",
+    "md-hex-entities": "[x](&#x6A;avascript&#x3A;alert(1))",
+    "md-padded-entities": "[x](&#0000106&#0000097&#0000118&#0000097&#0000115&#0000099&#0000114"
+    "&#0000105&#0000112&#0000116&#0000058alert(1))",
+    "md-named-colon": "[x](javascript&colon;alert(1))",
+    "md-tab-in-scheme": "[x](<java\tscript:alert(1)>)",
+    "md-tab-entity": "[x](jav&#x09;ascript:alert(1))",
+    "md-newline-entity": "[x](java&#10;script:alert(1))",
+    "md-percent-encoded": "[x](%6Aavascript:alert(1))",
+    "md-percent-colon": "[x](javascript%3Aalert(1))",
+    "md-control-char": "[x](\x01javascript:alert(1))",
+    "md-vbscript": "[x](vbscript:msgbox(1))",
+    "md-data-html": "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "md-data-image": "[x](data:image/png;base64,iVBORw0KGgo=)",
+    "md-file": "[x](file:///etc/passwd)",
+    "autolink-javascript": "<javascript:alert(1)>",
+    "autolink-upper": "<JAVASCRIPT:alert(1)>",
+    "autolink-vbscript": "<vbscript:msgbox(1)>",
+    "autolink-data": "<data:text/html,<script>alert(1)</script>>",
+    "reference": "[x][r]\n\n[r]: javascript:alert(1)",
+    "reference-title": '[x][r]\n\n[r]: https://ok.example "t\\" onmouseover=\\"alert(1)"',
+    "link-title-quote": '[x](https://ok.example "\\" onmouseover=\\"alert(1)")',
+    "link-single-quote": "[x](https://ok.example' onmouseover='alert(1))",
+    "link-text-html": "[<img src=x onerror=alert(1)>](https://ok.example)",
+    "link-text-script": "[**<script>alert(1)</script>**](https://ok.example)",
+    "link-in-link": "[[x](javascript:alert(1))](https://ok.example)",
+    "image-javascript": "![x](javascript:alert(1))",
+    "image-alt-quote": '![x" onerror="alert(1)](https://ok.example/a.png)',
+    "fence-info-quote": '```" onclick="alert(1)\ncode\n```',
+    "code-span-script": "`<script>alert(1)</script>`",
+    "escaped-entities": "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "bare-url-quote": 'https://ok.example/"onmouseover="alert(1)',
+    "bare-url-tag": "https://ok.example/<script>alert(1)</script>",
+    "bare-url-javascript": "javascript://ok.example/%0Aalert(1)",
+    # Unicode tricks.
+    "zero-width-bare": "java\u200bscript:alert(1)",
+    "zero-width-link": "[x](java\u200bscript:alert(1))",
+    "rtl-override-link": "[x](\u202ejavascript:alert(1))",
+    "rtl-inside-scheme": "[x](java\u202escript:alert(1))",
+    "bom-scheme": "[x](\ufeffjavascript:alert(1))",
+    "fullwidth-lt": "\uff1cscript\uff1ealert(1)\uff1c/script\uff1e",
+}
+
+
+@pytest.mark.parametrize("payload", ATTACKS.values(), ids=ATTACKS.keys())
+def test_attack_comes_out_inert(payload):
+    assert_inert(render_markdown(payload))
+
+
+@pytest.mark.parametrize("payload", ATTACKS.values(), ids=ATTACKS.keys())
+def test_the_allowlist_alone_makes_raw_html_inert(payload):
+    # The second wall on its own: were markdown-it ever to let HTML through, bleach still
+    # decides what reaches the page.
+    assert_inert(_cleaner().clean(payload))
+
+
+def test_script_in_markdown_stays_visible_as_text():
+    assert render_markdown("<script>alert(1)</script>") == (
+        "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+    )
+
+
+def test_links_get_our_rel_and_nothing_else():
+    html = '<a href="https://ok.example" rel="opener" target="_blank" title="t">x</a>'
+    assert _cleaner().clean(html) == f'<a href="https://ok.example" rel="{REL}">x</a>'
+
+
+def test_emphasis_nested_too_deep_keeps_its_markers():
+    html = render_markdown("*a " * 10 + "b" + " c*" * 10)
+    assert html == "<p>" + "<em>a " * 8 + "*a " * 2 + "b" + " c*" * 2 + " c</em>" * 8 + "</p>"
+
+
+def test_disallowed_schemes_stay_literal_text():
+    assert render_markdown("[x](javascript:alert(1))") == "<p>[x](javascript:alert(1))</p>"
+
+
+def test_the_checker_catches_what_it_should():
+    # Guard the guard: each of these must be reported.
+    for html in [
+        "<img src=x>",
+        '<a href="javascript:alert(1)" rel="nofollow ugc noopener">x</a>',
+        '<a href=" &#x09;JaVa&#x0A;Script:alert(1)" rel="nofollow ugc noopener">x</a>',
+        '<a href="https://ok.example">x</a>',
+        '<p onclick="alert(1)">x</p>',
+        '<p class="x">x</p>',
+        "<!-- x -->",
+        "<p>a</p><svg>",
+    ]:
+        with pytest.raises(AssertionError):
+            assert_inert(html)
+
+
+def test_concurrent_first_use_renders_like_one_thread():
+    texts = [f"*{i}* https://example.com/{i}\n\n> q\n\n- a\n- b" for i in range(5)]
+    expected = [render_markdown(text) for text in texts]
+    _markdown.cache_clear()  # so the threads race to build and first use the parser
+    barrier = threading.Barrier(8)
+    results: dict[int, list[str]] = {}
+
+    def render_all(worker: int) -> None:
+        barrier.wait()
+        results[worker] = [render_markdown(text) for text in texts]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=render_all, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == {i: expected for i in range(8)}
+
+
+# Inputs that make naive parsers quadratic or deeply recursive. They run in a child
+# process with a generous timeout: these tests guard against hangs, not for speed.
+PATHOLOGICAL = {
+    "brackets": "[" * 100_000,
+    "closing-brackets": "]" * 100_000,
+    "stars": "*" * 100_000,
+    "underscores": "_" * 100_000,
+    "quotes": ">" * 100_000,
+    "quote-lines": "\n".join(">" * i + " x" for i in range(1, 400)),
+    "less-than": "<" * 50_000,
+    "backticks": "`" * 100_000,
+    "backtick-runs": "".join("`" * i + "a" for i in range(1, 450)),
+    "list-indents": "\n".join("  " * i + "- x" for i in range(300)),
+    "list-markers": "- " * 50_000,
+    "ordered-markers": "1. " * 30_000,
+    "megabyte": ("lorem ipsum dolor sit amet " * 40 + "\n\n") * 950,
+    "long-url": "https://example.com/" + "a" * 100_000,
+    "many-urls": "https://example.com/x " * 5_000,
+    "many-links": "[a](https://example.com/) " * 5_000,
+    "link-openers": "[a](" * 25_000,
+    "nested-emphasis": "*a " * 20_000 + "b" + " c*" * 20_000,
+    "nested-strong": "**" * 50_000 + "b" + "**" * 50_000,
+    "line-breaks": "a\n" * 20_000,
+    "nested-link": "[" * 50_000 + "x" + "]" * 50_000 + "(https://example.com)",
+}
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[multiprocessing.pool.Pool]:
+    """One child process, so that a hang can be cut off without taking pytest down."""
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that has threads
+    with spawn.Pool(1, initializer=warnings.simplefilter, initargs=("error",)) as pool:
+        yield pool  # leaving the block terminates the child, stuck or not
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_input_finishes(worker, text):
+    try:
+        html = worker.apply_async(render_markdown, (text,)).get(timeout=30)
+    except multiprocessing.TimeoutError:
+        worker.terminate()  # the later cases fail at once instead of queueing behind it
+        pytest.fail("render_markdown did not finish within 30 seconds")
+    assert_inert(html)

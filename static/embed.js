@@ -1,0 +1,637 @@
+/*! comments embed: <div id="comments"></div><script src="https://SERVER/static/embed.js" async></script>
+ * Options: data-* on the container or the script (docs/embed.md). All UI lives in a shadow root styled
+ * by SERVER/static/embed.css; no inline styles, eval or cookies, so a strict CSP naming SERVER works. */
+(() => {
+  'use strict';
+  const doc = document;
+  if (window.Comments && window.Comments.render) return; // the snippet pasted twice
+
+  const script = doc.currentScript || doc.querySelector('script[src*="/embed.js"]');
+  const SERVER = new URL(script.src, location.href).origin;
+  const DEFAULTS = { ...script.dataset };
+  const KEY = 'comments:' + SERVER;
+  const threads = new Set();
+  let seq = 0;
+  let config;
+  let stamp;
+
+  // English is built in; another language is static/i18n/<code>.json (fetched when needed) and its
+  // code in LANGS. Missing keys fall back to English. n: "none|one|other", by the plural rule.
+  const LANGS = ['en', 'de', 'es', 'fr'];
+  const LANG = {
+    en: {
+      n: 'No comments yet|{n} comment|{n} comments',
+      text: 'Comment', ph: 'Join the discussion…', author: 'Name', email: 'Email',
+      website: 'Website', opt: 'optional', priv: 'optional, never shown',
+      post: 'Post comment', reply: 'Reply', cancel: 'Cancel', edit: 'Edit', del: 'Delete',
+      sure: 'Really delete?', report: 'Report', flag: 'Report to the moderators?',
+      flagged: 'Reported. Thank you.', save: 'Save', pre: 'Preview', sort: 'Sort comments',
+      oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
+      pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
+      removed: 'This comment was removed.', closed: 'Comments are closed.',
+      mod: 'Comments appear once a moderator approves them.',
+      posted: 'Your comment is online.', held: 'Thanks! Your comment is awaiting moderation.',
+      saved: 'Comment saved.', gone: 'Comment deleted.', loaded: 'More comments loaded.',
+      fail: 'Comments could not be loaded.', retry: 'Try again',
+      req: 'Please fill this in.', long: 'This is too long.',
+      tlong: 'Your comment is too long: at most {n} characters.',
+      bad_email: 'That does not look like an email address.',
+      bad_web: 'Use an address starting with http:// or https://.',
+      dupe: 'You already posted this.', rate: 'You are posting too fast. Please wait a minute.',
+      banned: 'You cannot comment here.',
+      lost: 'This comment can no longer be changed.',
+      net: 'The comment server is not answering. Please try again.',
+      oops: 'Something went wrong ({n}).',
+    },
+  };
+  const loading = {};
+  const need = (l) => loading[l] || (loading[l] = LANG[l]
+    ? Promise.resolve()
+    : fetch(`${SERVER}/static/i18n/${l}.json`).then((r) => r.json()).then((o) => (LANG[l] = o), () => (LANG[l] = {})));
+
+  // Problem codes to messages (never branch on title or detail); 'lost': the edit token is useless.
+  const ERRORS = {
+    field_required: 'req', field_too_long: 'long', text_too_long: 'tlong', email_invalid: 'bad_email',
+    website_invalid: 'bad_web', duplicate_comment: 'dupe', rate_limited: 'rate', banned: 'banned',
+    thread_closed: 'closed', edit_window_closed: 'lost', token_missing: 'lost', token_invalid: 'lost',
+    token_foreign: 'lost', comment_not_editable: 'lost', comment_not_found: 'lost', comment_changed: 'lost',
+    network: 'net', database_unavailable: 'net',
+  };
+
+  const pickLang = (...tags) => {
+    for (const tag of tags) {
+      const l = String(tag || '').toLowerCase().split('-')[0];
+      if (LANGS.includes(l)) return l;
+    }
+    return 'en';
+  };
+  const langOf = (el, d) => pickLang(d.lang, (el.closest('[lang]') || {}).lang);
+  const tr = (lang, key, n) => (LANG[lang][key] || LANG.en[key]).replace('{n}', n);
+  const plural = (lang, n) => {
+    const forms = (LANG[lang].n || LANG.en.n).split('|');
+    const form = n ? forms[new Intl.PluralRules(lang).select(n) === 'one' ? 1 : 2] : forms[0];
+    return form.replace('{n}', n.toLocaleString(lang));
+  };
+
+  // DOM from elements and text. The only innerHTML is the server's sanitized `html`.
+  const h = (tag, cls, text) => {
+    const el = doc.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    return el;
+  };
+  const set = (el, attrs) => {
+    for (const k in attrs) el.setAttribute(k, attrs[k]);
+    return el;
+  };
+  const button = (text, cls, onclick) => {
+    const b = set(h('button', cls, text), { type: 'button' });
+    b.onclick = onclick;
+    return b;
+  };
+
+  const ago = (iso, lang) => {
+    const s = Math.min(0, Date.parse(iso) - Date.now()) / 1e3; // never "in 2 seconds" from a skewed clock
+    const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+    for (const [unit, len] of [['year', 31536e3], ['month', 2592e3], ['week', 6048e2], ['day', 864e2], ['hour', 36e2], ['minute', 60]]) {
+      if (Math.abs(s) >= len) return rtf.format(Math.round(s / len), unit);
+    }
+    return rtf.format(0, 'second');
+  };
+  const when = (iso, lang) => new Date(iso).toLocaleString(lang, { dateStyle: 'long', timeStyle: 'short' });
+
+  // A mirrored 5x5 identicon: one SVG path, coloured by a presentation attribute (CSP-safe).
+  const avatar = (hash) => {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = set(doc.createElementNS(NS, 'svg'), { viewBox: '-1 -1 7 7', class: 'cm-av', 'aria-hidden': true });
+    const bits = parseInt(hash.slice(0, 6), 16);
+    let d = '';
+    for (let i = 0; i < 15; i++) {
+      if (bits >> i & 1) for (const x of new Set([i % 3, 4 - i % 3])) d += `M${x} ${i / 3 | 0}h1v1h-1z`;
+    }
+    if (d) svg.append(set(doc.createElementNS(NS, 'path'), { d, fill: `hsl(${parseInt(hash.slice(6, 9), 16) % 360} 55% 52%)` }));
+    return svg;
+  };
+
+  // localStorage, one key: me = the reader's name/email/website; c[id] = an own comment's edit
+  // token t, local expiry u, text x, uri, and p, a copy while it awaits moderation.
+  const memory = () => {
+    try {
+      return JSON.parse(localStorage.getItem(KEY)) || {};
+    } catch (e) {
+      return {}; // storage blocked: the widget just forgets
+    }
+  };
+  const remember = (change) => {
+    const m = memory();
+    m.c = m.c || {};
+    change(m);
+    try {
+      localStorage.setItem(KEY, JSON.stringify(m));
+    } catch (e) {}
+  };
+  const mine = (id) => (memory().c || {})[id] || {};
+  const forget = (id) => remember((m) => delete m.c[id]);
+
+  const api = async (method, path, body, token) => {
+    const headers = {};
+    if (body) headers['Content-Type'] = 'application/json';
+    if (token) headers.Authorization = 'Bearer ' + token;
+    let r;
+    try {
+      r = await fetch(SERVER + '/api/' + path, { method, headers, body: body && JSON.stringify(body), credentials: 'omit', cache: 'no-cache' });
+    } catch (e) {
+      throw { code: 'network' };
+    }
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw { code: 'network', ...data }; // a proxy's error page has no code
+    return data;
+  };
+  const getConfig = () => config || (config = api('GET', 'config').catch(() => ({})));
+  // "A form was opened now": the server holds comments written implausibly fast.
+  const getStamp = () => stamp || (stamp = api('GET', 'stamp').then((r) => r.stamp, () => {}));
+
+  // Count badges: all [data-comments-count] (URI from data-uri or href), one request per 100 URIs.
+  const badgeUri = (el) => el.dataset.uri || new URL(el.getAttribute('href') || '', location.href).pathname;
+  const badge = (el, n) => {
+    el.textContent = plural(langOf(el, DEFAULTS), n);
+    el.dataset.count = n;
+  };
+  const counts = async () => {
+    const els = [...doc.querySelectorAll('[data-comments-count]')];
+    const uris = [...new Set(els.map(badgeUri))];
+    const all = {};
+    try {
+      await Promise.all(els.map((el) => need(langOf(el, DEFAULTS))));
+      for (let i = 0; i < uris.length; i += 100) Object.assign(all, (await api('POST', 'counts', { uris: uris.slice(i, i + 100) })).counts);
+    } catch (e) {
+      return; // the badges keep their text
+    }
+    for (const el of els) badge(el, all[badgeUri(el)] || 0);
+  };
+
+  // A thread per container: a shadow root with the stylesheet <link> and the widget.
+  const render = async (el, options) => {
+    const d = { ...DEFAULTS, ...el.dataset, ...options };
+    const lang = langOf(el, d);
+    await need(lang);
+    const t = (key, n) => tr(lang, key, n);
+    const T = {
+      el, lang, t, uri: d.uri || location.pathname, title: d.title || doc.title, gen: 0, count: 0,
+      sort: d.sort === 'newest' ? 'newest' : 'oldest', limit: Math.min(200, Math.max(1, parseInt(d.limit, 10) || 20)),
+    };
+    threads.delete(el.cmThread);
+    threads.add((el.cmThread = T));
+    let sr = el.cmRoot;
+    if (!sr) {
+      try {
+        sr = el.attachShadow({ mode: 'open' });
+      } catch (e) { // an element that cannot have a shadow root
+        sr = el.appendChild(h('div')).attachShadow({ mode: 'open' });
+      }
+      const link = set(h('link'), { rel: 'stylesheet', href: SERVER + '/static/embed.css' });
+      link.onload = link.onerror = () => {
+        sr.ready = true;
+        sr.lastChild.hidden = false;
+      };
+      sr.append(link);
+      el.cmRoot = sr;
+    }
+    T.sr = sr;
+    const root = set(h('div', 'cm'), { lang });
+    if (/^(light|dark)$/.test(d.theme)) root.classList.add('cm-' + d.theme);
+    root.hidden = !sr.ready; // shown once styled
+    if (sr.childNodes[1]) sr.childNodes[1].remove();
+    sr.append(root);
+
+    T.h = set(h('h2', 'cm-title', t('wait')), { tabindex: -1 });
+    const sort = set(h('div', 'cm-sort'), { role: 'group', 'aria-label': t('sort') });
+    for (const s of ['oldest', 'newest']) {
+      const b = button(t(s), '', () => {
+        if (T.sort === s) return;
+        T.sort = s;
+        for (const x of sort.children) x.setAttribute('aria-pressed', x === b);
+        reload(T);
+      });
+      sort.append(set(b, { 'aria-pressed': s === T.sort }));
+    }
+    const head = h('div', 'cm-head');
+    head.append(T.h, sort);
+    T.top = h('div');
+    T.status = h('p', 'cm-status');
+    T.list = h('ol', 'cm-list');
+    T.more = button(t('more'), 'cm-btn cm-ghost cm-more', () => more(T));
+    T.live = set(h('div', 'cm-sr'), { 'aria-live': 'polite' });
+    root.append(head, T.top, T.status, T.list, T.more, T.live);
+    reload(T);
+    return T;
+  };
+
+  const say = (T, text) => {
+    T.live.textContent = '';
+    setTimeout(() => (T.live.textContent = text), 50);
+  };
+  const setCount = (T, n) => {
+    T.h.textContent = plural(T.lang, (T.count = n));
+    for (const el of doc.querySelectorAll('[data-comments-count]')) if (badgeUri(el) === T.uri) badge(el, n);
+  };
+
+  const page = async (T, after) => {
+    const g = T.gen;
+    const q = new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit });
+    if (after) q.set('after', after);
+    const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig()]);
+    if (g !== T.gen) return; // re-sorted meanwhile
+    T.max = cfg.max_length;
+    T.mod = cfg.moderation === 'pre';
+    T.next = d.next;
+    T.closed = d.thread.closed;
+    setCount(T, d.thread.count);
+    for (const c of d.comments) T.list.append(node(T, c));
+    T.more.hidden = !T.next;
+    return true;
+  };
+
+  const reload = async (T) => {
+    T.gen++;
+    T.list.replaceChildren();
+    T.more.hidden = true;
+    T.status.hidden = false;
+    T.status.textContent = T.t('wait');
+    try {
+      if (!(await page(T))) return;
+    } catch (e) {
+      T.h.textContent = T.t('fail');
+      T.status.replaceChildren(T.t(ERRORS[e.code] || 'fail') + ' ', button(T.t('retry'), 'cm-btn cm-ghost', () => reload(T)));
+      return;
+    }
+    T.status.hidden = true;
+    if (!T.top.firstChild) T.top.append(T.closed ? h('p', 'cm-status', T.t('closed')) : composer(T));
+    await restore(T);
+    goto(T);
+  };
+
+  const more = async (T) => {
+    const first = T.list.children.length;
+    try {
+      await page(T, T.next);
+    } catch (e) {
+      return say(T, T.t(ERRORS[e.code] || 'fail'));
+    }
+    say(T, T.t('loaded'));
+    const li = T.list.children[first];
+    if (T.more.hidden && li) li.firstChild.focus(); // the button is gone: go on from there
+  };
+
+  // <li id="comment-N"><article class="cm-card">…</article><ol class="cm-replies">…</ol></li>
+  const node = (T, c) => {
+    const old = T.sr.getElementById('comment-' + c.id);
+    if (old) old.remove(); // the copy shown while it awaited moderation
+    const li = h('li', 'cm-c');
+    li.id = 'comment-' + c.id;
+    li.append(set(h('article', 'cm-card'), { tabindex: -1 }), h('ol', 'cm-replies'));
+    fill(T, li, c);
+    for (const r of c.replies || []) li.lastChild.append(node(T, r));
+    return li;
+  };
+
+  const fill = (T, li, c) => {
+    const t = T.t;
+    const own = mine(c.id);
+    const gone = c.status === 'deleted' || c.status === 'hidden';
+    const pending = c.status === 'pending';
+    li.c = c;
+    li.ed = null;
+    li.classList.toggle('cm-pending', pending);
+    li.classList.toggle('cm-gone', gone);
+    if (own.p && !pending) remember((m) => (m.c[c.id].p = 0));
+    const card = li.firstChild;
+    const meta = h('div', 'cm-meta');
+    if (!gone) {
+      const name = c.author || t('anon');
+      meta.append(/^https?:\/\//i.test(c.website)
+        ? set(h('a', 'cm-author', name), { href: c.website, rel: 'nofollow ugc noopener' })
+        : h('span', 'cm-author', name));
+    }
+    const link = set(h('a', 'cm-time'), { href: location.href.split('#')[0] + '#comment-' + c.id });
+    link.append(set(h('time', 0, ago(c.created, T.lang)), { datetime: c.created, title: when(c.created, T.lang) }));
+    meta.append(link);
+    if (c.edited && !gone) meta.append(set(h('span', 'cm-edited', t('edited')), { title: when(c.edited, T.lang) }));
+    if (pending) meta.append(h('span', 'cm-badge', t('pend')));
+    const body = h('div', 'cm-body');
+    if (gone) body.textContent = t('removed');
+    else body.innerHTML = c.html; // sanitized by the server
+    const acts = h('div', 'cm-acts');
+    if (!gone && !pending && !T.closed) {
+      const b = button(t('reply'), 'cm-link', () => replyTo(T, li, b));
+      acts.append(set(b, { 'aria-expanded': false }));
+    }
+    if (!gone && !pending && !own.t) acts.append(button(t('report'), 'cm-link cm-report', (e) => report(T, li, e.target)));
+    if (!gone && own.u > Date.now()) {
+      const edit = button(t('edit'), 'cm-link cm-own', () => startEdit(T, li, edit));
+      const del = button(t('del'), 'cm-link cm-own', () => remove(T, li, del));
+      acts.append(edit, del);
+      clearTimeout(li.timer);
+      const expire = () => { // the edit window closes: the buttons go, no reload needed
+        if (Date.now() < own.u) return (li.timer = setTimeout(expire, Math.min(own.u - Date.now(), 2e9)));
+        for (const b of card.querySelectorAll('.cm-own')) {
+          if (T.sr.activeElement === b) card.focus();
+          b.remove();
+        }
+      };
+      expire();
+    }
+    card.replaceChildren(avatar(gone ? '' : c.avatar || ''), meta, body, acts);
+  };
+
+  // A form for a new comment (no li), a reply to li, or an edit of li (edit).
+  const composer = (T, li, edit) => {
+    const t = T.t;
+    const me = memory().me || {};
+    const f = h('form', 'cm-form');
+    f.noValidate = true;
+    const field = (name, label, note, tag) => {
+      const id = 'cm' + ++seq;
+      const box = h('div', 'cm-f');
+      const lab = set(h('label', 0, label), { for: id });
+      if (note) lab.append(' ', h('small', 0, note));
+      const input = set(h(tag || 'input'), { id, name, 'aria-describedby': id + 'e' });
+      input.err = set(h('p', 'cm-e'), { id: id + 'e', hidden: '' });
+      box.append(lab, input, input.err);
+      return [box, input];
+    };
+    const [textBox, text] = field('text', t('text'), 0, 'textarea');
+    textBox.firstChild.className = 'cm-sr';
+    set(text, { placeholder: t('ph'), rows: 4, 'aria-describedby': text.id + 'h ' + text.id + 'e' });
+    if (edit) text.value = mine(li.c.id).x || '';
+    const hint = set(h('p', 'cm-hint'), { id: text.id + 'h' });
+    const counter = h('span');
+    hint.append(h('span', 0, 'Markdown: **bold** _italic_ [link](https://…) > quote `code`'), counter);
+    textBox.insertBefore(hint, text.err);
+
+    const preview = set(h('div', 'cm-prev'), { hidden: '' });
+    const previewBody = h('div', 'cm-body');
+    preview.append(h('p', 'cm-lab', t('pre')), previewBody);
+    let timer;
+    let asked = 0;
+    const show = async () => {
+      const n = ++asked;
+      if (!text.value.trim()) return (preview.hidden = true);
+      try {
+        const r = await api('POST', 'preview', { text: text.value });
+        if (n !== asked) return;
+        previewBody.innerHTML = r.html; // sanitized by the server
+        preview.hidden = false;
+      } catch (e) {
+        if (n === asked && e.field === 'text') fail(T, f, e);
+      }
+    };
+    text.addEventListener('input', () => {
+      const n = [...text.value].length;
+      counter.textContent = n > T.max * 0.8 ? n + ' / ' + T.max : '';
+      counter.className = n > T.max ? 'cm-over' : '';
+      clearTimeout(timer);
+      timer = setTimeout(show, 350);
+    });
+    f.addEventListener('input', (e) => {
+      if (!e.target.err) return;
+      e.target.err.hidden = true;
+      e.target.removeAttribute('aria-invalid');
+    });
+    f.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) f.requestSubmit();
+      if (e.key === 'Escape' && f.close) f.close();
+    });
+    f.addEventListener('focusin', getStamp);
+    f.append(textBox, preview);
+
+    if (!edit) {
+      const ids = h('div', 'cm-ids');
+      for (const [name, type, note] of [['author', 'text'], ['email', 'email', t('priv')], ['website', 'url', t('opt')]]) {
+        const [box, input] = field(name, t(name), note);
+        set(input, { type, autocomplete: name === 'author' ? 'name' : type });
+        input.value = me[name] || '';
+        ids.append(box);
+      }
+      f.append(ids);
+    }
+    f.err = set(h('p', 'cm-e'), { hidden: '' });
+    const bar = h('div', 'cm-bar');
+    if (T.mod && !edit) bar.append(h('p', 'cm-note', t('mod')));
+    if (li) bar.append(button(t('cancel'), 'cm-btn cm-ghost', () => f.close()));
+    bar.append(set(h('button', 'cm-btn', t(edit ? 'save' : 'post')), { type: 'submit' }));
+    f.append(f.err, bar);
+    f.clear = () => {
+      text.value = counter.textContent = '';
+      preview.hidden = true;
+      asked++;
+    };
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      clearTimeout(timer);
+      send(T, f, li, edit);
+    };
+    return f;
+  };
+
+  // A problem goes next to the input its `field` names, else under the form.
+  const fail = (T, f, e) => {
+    const input = e.field && f.elements[e.field];
+    const box = input && input.err ? input.err : f.err;
+    box.textContent = T.t(ERRORS[e.code] || 'oops', e.code === 'text_too_long' ? T.max : e.code);
+    box.hidden = false;
+    if (box !== f.err) {
+      input.setAttribute('aria-invalid', true);
+      input.focus();
+    }
+    say(T, box.textContent);
+  };
+
+  const send = async (T, f, li, edit) => {
+    if (f.busy) return;
+    for (const e of f.querySelectorAll('.cm-e')) e.hidden = true;
+    for (const e of f.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+    const v = {};
+    for (const input of f.elements) if (input.name && input.value.trim()) v[input.name] = input.name === 'text' ? input.value : input.value.trim();
+    if (!v.text) return fail(T, f, { code: 'field_required', field: 'text' });
+    f.setAttribute('aria-busy', (f.busy = true));
+    try {
+      await (edit ? change(T, li, v.text) : post(T, f, li, v));
+    } catch (e) {
+      fail(T, f, e);
+      if (ERRORS[e.code] === 'lost' && edit) {
+        forget(li.c.id);
+        for (const b of li.firstChild.querySelectorAll('.cm-own')) b.remove();
+      }
+    }
+    f.busy = false;
+    f.removeAttribute('aria-busy');
+  };
+
+  const post = async (T, f, li, v) => {
+    Object.assign(v, { uri: T.uri, title: T.title || undefined, parent: li && li.c.id, stamp: await getStamp() });
+    const c = await api('POST', 'comments', v);
+    const pending = c.status === 'pending';
+    remember((m) => {
+      m.me = { author: v.author, email: v.email, website: v.website };
+      // The window by the server's clock, counted from now on ours, less a second of slack.
+      const u = Date.now() + Date.parse(c.editable_until) - Date.parse(c.created) - 1e3;
+      m.c[c.id] = { t: c.edit_token, u, x: v.text, uri: T.uri, p: pending && { ...c, edit_token: 0 } };
+    });
+    place(T, node(T, c), true);
+    if (!pending) setCount(T, T.count + 1);
+    if (li) f.close();
+    else f.clear();
+    say(T, T.t(pending ? 'held' : 'posted'));
+  };
+
+  const place = (T, n, focus) => {
+    const at = n.c.parent && T.sr.getElementById('comment-' + n.c.parent);
+    if (n.c.parent && !at) return; // its parent is on a page not loaded
+    if (at) at.lastChild.append(n);
+    else T.list[T.sort === 'newest' ? 'prepend' : 'append'](n);
+    if (!focus) return;
+    n.classList.add('cm-new');
+    n.firstChild.focus();
+  };
+
+  const replyTo = (T, li, b) => {
+    if (li.form) return li.form.close();
+    const f = (li.form = composer(T, li));
+    f.close = () => {
+      f.remove();
+      li.form = null;
+      set(b, { 'aria-expanded': false }).focus();
+    };
+    li.insertBefore(f, li.lastChild);
+    set(b, { 'aria-expanded': true });
+    f.elements.text.focus();
+  };
+
+  const startEdit = (T, li, b) => {
+    if (li.ed) return li.ed.elements.text.focus();
+    const f = (li.ed = composer(T, li, true));
+    const card = li.firstChild;
+    const [, , body, acts] = card.children;
+    body.hidden = acts.hidden = true;
+    card.insertBefore(f, acts);
+    f.close = () => {
+      f.remove();
+      li.ed = null;
+      body.hidden = acts.hidden = false;
+      (b.isConnected ? b : card).focus();
+    };
+    f.elements.text.focus();
+  };
+
+  const change = async (T, li, text) => {
+    const c = { ...li.c, ...(await api('PATCH', 'comments/' + li.c.id, { text }, mine(li.c.id).t)) };
+    remember((m) => Object.assign(m.c[c.id], { t: c.edit_token, x: text }, m.c[c.id].p && { p: { ...c, edit_token: 0 } }));
+    fill(T, li, c);
+    li.firstChild.focus();
+    say(T, T.t('saved'));
+  };
+
+  // A second press within 5 s confirms; a dialog would block the page.
+  const confirmed = (T, b, label, ask) => {
+    clearTimeout(b.armed);
+    if (b.armed) return !(b.armed = 0);
+    b.armed = setTimeout(() => {
+      b.armed = 0;
+      b.textContent = label;
+      b.classList.remove('cm-danger');
+    }, 5e3);
+    b.textContent = ask;
+    b.classList.add('cm-danger');
+    say(T, ask);
+  };
+
+  const report = async (T, li, b) => {
+    if (!confirmed(T, b, T.t('report'), T.t('flag'))) return;
+    try {
+      await api('POST', `comments/${li.c.id}/report`, {}).catch((e) => {
+        if (e.code !== 'already_reported') throw e;
+      });
+      b.replaceWith(h('span', 'cm-report', T.t('flagged')));
+      say(T, T.t('flagged'));
+    } catch (e) {
+      b.textContent = T.t(ERRORS[e.code] || 'oops', e.code);
+      say(T, b.textContent);
+    }
+  };
+
+  const remove = async (T, li, b) => {
+    const t = T.t;
+    if (!confirmed(T, b, t('del'), t('sure'))) return;
+    const card = li.firstChild;
+    try {
+      const c = await api('DELETE', 'comments/' + li.c.id, null, mine(li.c.id).t);
+      forget(c.id);
+      if (li.c.status === 'approved') setCount(T, T.count - 1);
+      if (li.lastChild.children.length) fill(T, li, c); // its replies stay
+      else li.remove();
+      (li.isConnected ? card : T.h).focus();
+      say(T, t('gone'));
+    } catch (e) {
+      if (ERRORS[e.code] === 'lost') forget(li.c.id);
+      fill(T, li, li.c);
+      card.append(h('p', 'cm-e', t(ERRORS[e.code] || 'oops', e.code)));
+      say(T, card.lastChild.textContent);
+    }
+  };
+
+  // Own comments awaiting moderation survive reloads: fetched with their token while it lasts,
+  // else shown from the copy (for 30 days at most).
+  const restore = async (T) => {
+    const now = Date.now();
+    const own = memory().c || {};
+    for (const id in own) {
+      const o = own[id];
+      if (!o.p || o.uri !== T.uri || T.sr.getElementById('comment-' + id)) continue;
+      let c = o.p;
+      if (o.u > now) {
+        try {
+          c = await api('GET', 'comments/' + id, null, o.t);
+        } catch (e) {
+          if (e.code === 'comment_not_found') c = {};
+        }
+      }
+      if (c.status === 'pending' && now - Date.parse(c.created) < 2592e6) place(T, node(T, c));
+      else remember((m) => (m.c[id].p = 0));
+    }
+    remember((m) => {
+      for (const id in m.c) if (m.c[id].u < now && !m.c[id].p) delete m.c[id];
+    });
+  };
+
+  // Permalinks: #comment-N scrolls to N and highlights it, paging through the thread if need be.
+  const goto = async (T) => {
+    const m = /^#comment-(\d+)$/.exec(location.hash);
+    if (!m) return;
+    let li;
+    for (let i = 0; !(li = T.sr.getElementById('comment-' + m[1])) && T.next && i < 10; i++) {
+      await page(T, T.next).catch(() => {});
+    }
+    if (!li) return;
+    for (const x of T.sr.querySelectorAll('.cm-hl')) x.classList.remove('cm-hl');
+    li.classList.add('cm-hl');
+    li.firstChild.focus({ preventScroll: true });
+    li.scrollIntoView({ block: 'center' });
+  };
+
+  addEventListener('hashchange', () => threads.forEach(goto));
+  setInterval(() => {
+    for (const T of threads) for (const el of T.sr.querySelectorAll('time')) el.textContent = ago(el.dateTime, T.lang);
+  }, 3e4);
+
+  window.Comments = {
+    render: (el, options) => render(typeof el === 'string' ? doc.querySelector(el) : el, options),
+    counts,
+  };
+  const init = () => {
+    for (const el of doc.querySelectorAll('#comments, [data-comments]')) render(el);
+    if (doc.querySelector('[data-comments-count]')) counts();
+  };
+  if (doc.readyState === 'loading') doc.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

@@ -1,0 +1,45 @@
+"""The embed's files themselves: the size budget, the translations, the CSP-safe habits."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+EMBED = (STATIC / "embed.js").read_text()
+
+
+def gzipped(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), 9))
+
+
+def test_embed_fits_the_size_budget():
+    """12 KB gzipped for every reader: script, stylesheet and their language if not English."""
+    embed = gzipped(STATIC / "embed.js") + gzipped(STATIC / "embed.css")
+    largest_language = max(gzipped(path) for path in (STATIC / "i18n").glob("*.json"))
+    assert embed + largest_language <= 12 * 1024, (embed, largest_language)
+
+
+def test_every_language_has_every_key():
+    block = re.search(r"\n    en: \{\n(.*?)\n    \},\n", EMBED, re.S).group(1)
+    english = dict(re.findall(r"(\w+): '([^']*)'", block))
+    listed = re.search(r"const LANGS = \[(.*?)\]", EMBED).group(1).replace("'", "").split(", ")
+    files = {path.stem: json.loads(path.read_text()) for path in (STATIC / "i18n").glob("*.json")}
+    assert sorted(listed) == sorted(["en", *files])
+    for lang, strings in files.items():
+        assert set(strings) == set(english), lang
+        for key, text in strings.items():
+            assert ("{n}" in text) == ("{n}" in english[key]), (lang, key)
+            assert text.count("|") == english[key].count("|"), (lang, key)
+
+
+def test_no_inline_styles_and_one_door_for_html():
+    assert not re.search(
+        r"\.style\b|setAttribute\('style'|<style|cssText|eval\(|new Function", EMBED
+    )
+    assert re.findall(r"(\w+)\.innerHTML = ([\w.]+);", EMBED) == [
+        ("body", "c.html"),
+        ("previewBody", "r.html"),
+    ]

@@ -115,7 +115,7 @@ def comment_id(request: Request) -> int:
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def comment_json(comment: Comment, replies: list[Node] | None = None) -> dict[str, Any]:

@@ -140,6 +140,9 @@ def openapi_document() -> dict[str, Any]:
                         "email": nullable_string,
                         "website": nullable_string,
                         "title": nullable_string,
+                        "notify": {"type": "boolean"},
+                        "stamp": nullable_string,
+                        "honeypot": nullable_string,
                     },
                     ["uri", "text"],
                 ),
@@ -172,6 +175,30 @@ def openapi_document() -> dict[str, Any]:
                     **_problems(401, 403, 404, 409),
                 },
             },
+        },
+        "/api/comments/{comment_id}/report": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Flag a comment for moderators (once per reader)",
+                "requestBody": body_with({"reason": nullable_string}, []),
+                "responses": {
+                    "201": _json(
+                        {"type": "object", "properties": {"reported": {"type": "boolean"}}},
+                        "recorded",
+                    ),
+                    **_problems(400, 403, 404, 409, 413, 415, 422),
+                },
+            },
+        },
+        "/api/stamp": {
+            "get": {
+                "summary": "A signed time stamp to send with the comment written after it",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"stamp": {"type": "string"}}}, "stamp"
+                    )
+                },
+            }
         },
         "/api/counts": {
             "post": {

@@ -44,8 +44,8 @@ def test_post_returns_the_comment_with_an_edit_token(client, clock):
     assert created["website"] == "https://ada.example"
     assert created["status"] == "approved"
     assert created["parent"] is None
-    assert created["created"] == "2026-11-29T12:00:00Z"
-    assert created["editable_until"] == "2026-11-29T12:15:00Z"
+    assert created["created"] == "2026-11-29T12:00:00.000Z"
+    assert created["editable_until"] == "2026-11-29T12:15:00.000Z"
     assert created["edit_token"]
     assert "email" not in created and "ip_hash" not in created and "text" not in created
     assert len(created["avatar"]) == 16 and "ada" not in created["avatar"]
@@ -380,7 +380,7 @@ def test_author_edits_within_the_window(client, clock):
     assert response.status_code == 200, response.text
     edited = response.json()
     assert edited["html"] == "<p><strong>first</strong></p>"
-    assert edited["edited"] == "2026-11-29T12:05:00Z"
+    assert edited["edited"] == "2026-11-29T12:05:00.000Z"
     assert edited["editable_until"] == created["editable_until"]  # an edit does not extend it
     assert thread(client)["comments"][0]["html"] == "<p><strong>first</strong></p>"
     # The old token was bound to the old text; the new one works.
@@ -524,8 +524,8 @@ def test_openapi_describes_every_route(client):
     assert document["openapi"].startswith("3.1")
     paths = document["paths"]
     assert set(paths["/api/comments/{comment_id}"]) >= {"get", "patch", "delete"}
-    for path in ("/api/threads", "/api/comments", "/api/counts", "/api/preview", "/api/config"):
-        assert path in paths
+    routes = {route.path for route in client.app.routes if route.path.startswith("/api/")}
+    assert routes - {"/api/openapi.json"} == set(paths)
 
 
 def test_unknown_route_and_method(client):

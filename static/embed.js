@@ -39,6 +39,7 @@
       bad_web: 'Use an address starting with http:// or https://.',
       dupe: 'You already posted this.', rate: 'You are posting too fast. Please wait a minute.',
       banned: 'You cannot comment here.',
+      notify: 'Email me replies (after a confirmation link)', hp: 'Leave this field empty',
       lost: 'This comment can no longer be changed.',
       net: 'The comment server is not answering. Please try again.',
       oops: 'Something went wrong ({n}).',
@@ -413,7 +414,15 @@
         input.value = me[name] || '';
         ids.append(box);
       }
-      f.append(ids);
+      // Replies by mail, once the address is confirmed; and a field only bots fill in.
+      const check = set(h('input'), { type: 'checkbox', name: 'notify' });
+      check.checked = !!me.notify;
+      const notify = h('label', 'cm-check');
+      notify.append(check, ' ', t('notify'));
+      const [trap, bait] = field('honeypot', t('hp'));
+      set(bait, { tabindex: -1, autocomplete: 'off' });
+      set(trap, { 'aria-hidden': 'true' }).className = 'cm-hp';
+      f.append(ids, notify, trap);
     }
     f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
@@ -452,7 +461,10 @@
     for (const e of f.querySelectorAll('.cm-e')) e.hidden = true;
     for (const e of f.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
     const v = {};
-    for (const input of f.elements) if (input.name && input.value.trim()) v[input.name] = input.name === 'text' ? input.value : input.value.trim();
+    for (const input of f.elements) {
+      if (input.type === 'checkbox') v[input.name] = input.checked || undefined;
+      else if (input.name && input.value.trim()) v[input.name] = input.name === 'text' ? input.value : input.value.trim();
+    }
     if (!v.text) return fail(T, f, { code: 'field_required', field: 'text' });
     f.setAttribute('aria-busy', (f.busy = true));
     try {
@@ -473,7 +485,7 @@
     const c = await api('POST', 'comments', v);
     const pending = c.status === 'pending';
     remember((m) => {
-      m.me = { author: v.author, email: v.email, website: v.website };
+      m.me = { author: v.author, email: v.email, website: v.website, notify: v.notify };
       // The window by the server's clock, counted from now on ours, less a second of slack.
       const u = Date.now() + Date.parse(c.editable_until) - Date.parse(c.created) - 1e3;
       m.c[c.id] = { t: c.edit_token, u, x: v.text, uri: T.uri, p: pending && { ...c, edit_token: 0 } };

@@ -373,3 +373,32 @@ def test_an_outage_offers_a_retry(page, host, server, unique, console):
     widget.get_by_role("button", name="Try again").click()
     expect(comments(widget).locator(".cm-body")).to_have_text("Back again")
     expect(widget.locator("form")).to_be_visible()
+
+
+def test_notify_checkbox_and_honeypot(page, host, server, unique):
+    sent = []
+    page.on(
+        "request",
+        lambda r: r.method == "POST" and r.url.endswith("/api/comments") and sent.append(r),
+    )
+    widget = open_thread(page, host.page(unique, server))
+    form = widget.locator("form")
+    trap = form.locator("input[name=honeypot]")
+    expect(trap).to_have_attribute("tabindex", "-1")
+    box = trap.bounding_box()
+    assert box is None or box["x"] + box["width"] <= 0  # off screen: people never meet it
+    form.get_by_label(re.compile("Email me replies")).check()
+    write(form, "Tell me when someone answers", email="ada@example.org")
+    expect(comments(widget)).to_have_count(1)
+    body = json.loads(sent[0].post_data)
+    assert body["notify"] is True
+    assert "honeypot" not in body
+    assert body["stamp"]
+
+    # A bot fills every field it finds: its comment waits for a moderator.
+    page.reload()
+    form = widget.locator("form")
+    form.locator("input[name=honeypot]").fill("http://spam.example")
+    write(form, "Buy cheap watches")
+    expect(widget.locator(".cm-badge")).to_have_text("Awaiting moderation · only you can see this")
+    assert json.loads(sent[1].post_data)["honeypot"] == "http://spam.example"

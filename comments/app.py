@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -19,12 +20,15 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from comments import api, db
+from comments import admin, api, db, mailroutes
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
 from comments.errors import Problem
+from comments.links import MailLinks
+from comments.mail import MailNotifier
 from comments.moderation import ModerationService
+from comments.outbox import Sender
 from comments.pagecache import PageCache
 from comments.service import CommentService, utc_now
 from comments.tokens import Tokens
@@ -82,17 +86,36 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/demo")
 
 
-def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starlette:
+def create_app(
+    config: Config,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    send_in_background: bool = True,
+) -> Starlette:
+    """The app; `send_in_background=False` leaves the outbox to whoever calls deliver_due."""
     engine = db.create_engine(config.database_url)
     tokens = Tokens(config.secret_key)
-    service = CommentService(engine, config, tokens, clock)
+    # Mail and webhooks: queued by the notifier inside each event's transaction, sent by the
+    # sender this app runs in the background.
+    sender = Sender(engine, config, clock)
+    notifier = MailNotifier(config, tokens, clock, wake=sender.wake)
+    service = CommentService(engine, config, tokens, clock, notifier=notifier)
     accounts = Accounts(engine, config, tokens, clock)
-    moderation = ModerationService(engine, config, clock)
+    moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
+    mail_links = MailLinks(engine, config, tokens, moderation, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        yield
-        engine.dispose()
+        sending = None
+        if send_in_background and sender.kinds:
+            sending = asyncio.create_task(sender.run())
+        try:
+            yield
+        finally:
+            if sending is not None:
+                sender.stop()
+                await sending
+            engine.dispose()
 
     cors = {
         "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
@@ -108,9 +131,11 @@ def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starl
     app = Starlette(
         routes=[
             *api.routes,
+            *mailroutes.routes,
             Route("/healthz", healthz),
             Route("/demo", demo),
             Route("/", home),
+            Mount("/admin", app=admin.create_admin(config, tokens, accounts, moderation)),
             Mount("/static", CachedStaticFiles(directory=db.resource_dir("static")), name="static"),
         ],
         middleware=[
@@ -130,6 +155,8 @@ def create_app(config: Config, clock: Callable[[], datetime] = utc_now) -> Starl
     app.state.page_cache = PageCache()
     app.state.accounts = accounts
     app.state.moderation = moderation
+    app.state.sender = sender
+    app.state.mail_links = mail_links
     return app
 
 

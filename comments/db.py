@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,7 +11,15 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine
 
-__all__ = ["Connection", "Engine", "create_engine", "migrate", "redacted", "transaction"]
+__all__ = [
+    "Connection",
+    "Engine",
+    "after_commit",
+    "create_engine",
+    "migrate",
+    "redacted",
+    "transaction",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -62,6 +70,14 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
         conn.execution_options(write=write)  # read by the SQLite begin hook
         with conn.begin():
             yield conn
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call `callback` once the connection's transaction commits; never if it rolls back.
+
+    (Outbox and mail: the notifier wakes the sender only when its messages are really there.)
+    """
+    sqlalchemy.event.listen(conn, "commit", lambda _conn: callback(), once=True)
 
 
 def redacted(url: str) -> str:

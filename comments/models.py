@@ -156,6 +156,7 @@ class QueueFilter:
     thread: str | None = None  # a thread URI
     author: str | None = None  # part of a name or an email
     text: str | None = None  # part of the text
+    ids: tuple[int, ...] = ()  # these comments only (the admin's detail and confirmation pages)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,3 +223,26 @@ class Report:
     reason: str
     created: datetime
     resolved: datetime | None
+
+
+# Outbox and mail
+
+
+class OutboxKind(enum.StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxItem:
+    """A message waiting in the outbox (or sent, or given up on: `last_error` says why)."""
+
+    id: int
+    kind: OutboxKind
+    payload: str  # JSON, as the notifier wrote it
+    attempts: int
+    due: datetime
+    sent: datetime | None
+    last_error: str | None
+    created: datetime
+    recipient: str | None

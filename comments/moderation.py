@@ -76,6 +76,10 @@ class ModerationService:
             entries, has_more = store.audit_entries(conn, before, limit, comment_id)
         return entries, entries[-1].id if has_more and entries else None
 
+    def queue_counts(self) -> dict[QueueView, int]:
+        with transaction(self.engine) as conn:
+            return store.queue_counts(conn)
+
     def bans(self) -> list[Ban]:
         with transaction(self.engine) as conn:
             return store.list_bans(conn, self.clock())
@@ -94,6 +98,9 @@ class ModerationService:
         changed: list[Comment] = []
         with transaction(self.engine, write=True) as conn:
             for comment in store.get_comments(conn, ids):
+                if self._dismiss_reports(conn, moderator, action, comment, now):
+                    changed.append(comment)
+                    continue
                 if comment.status not in allowed_from:
                     continue
                 if action is Action.RESTORE and not comment.text:
@@ -116,6 +123,29 @@ class ModerationService:
                 changed.append(updated)
             self.on_action(conn, moderator, action, changed)
         return changed
+
+    def _dismiss_reports(
+        self, conn: Connection, moderator: str, action: Action, comment: Comment, now: datetime
+    ) -> bool:
+        """Approving a reported comment that is still shown keeps it and dismisses the reports
+        (else it would stay in the reported view for good, below the hiding threshold)."""
+        if action is not Action.APPROVE or comment.status is not Status.APPROVED:
+            return False
+        if not store.open_report_count(conn, comment.id):
+            return False
+        store.resolve_reports(conn, comment.id, now)
+        store.record(
+            conn,
+            at=now,
+            moderator=moderator,
+            action=action,
+            comment_id=comment.id,
+            thread_id=comment.thread_id,
+            before=comment.status.value,
+            after=comment.status.value,
+            note="reports dismissed",
+        )
+        return True
 
     def edit(self, moderator: str, comment_id: int, text: str) -> Comment:
         html = render_markdown(text)
@@ -202,6 +232,7 @@ class ModerationService:
                 note=f"ban {ban.id}: {reason}"
                 + (f" until {expires:%Y-%m-%d %H:%M}" if expires else ""),
             )
+            self.on_action(conn, moderator, Action.BAN, [comment])  # the webhook tells of bans
         if hide_comments and comment.status in TRANSITIONS[Action.HIDE][0]:
             self.change_status(moderator, Action.HIDE, [comment_id])
         return ban

@@ -15,6 +15,8 @@ from comments.models import (
     Comment,
     Cursor,
     Moderator,
+    OutboxItem,
+    OutboxKind,
     QueueFilter,
     QueueItem,
     QueueView,
@@ -26,11 +28,15 @@ from comments.tables import (
     audit_log,
     bans,
     comments,
+    confirmation_requests,
     confirmed_emails,
     moderators,
+    outbox,
+    reply_notices,
     reports,
     sign_in_failures,
     threads,
+    used_links,
 )
 
 THREAD_COLUMNS = (
@@ -276,6 +282,8 @@ def queue(
         query = query.where(open_reports > 0)
     if before is not None:
         query = query.where(comments.c.id < before)
+    if filters.ids:
+        query = query.where(comments.c.id.in_(filters.ids))
     if filters.site:
         query = query.where(threads.c.site == filters.site)
     if filters.thread:
@@ -588,6 +596,7 @@ def forget_email(conn: Connection, email: str) -> None:
     """Remove the address from bans and confirmations (the comments are handled by the caller)."""
     conn.execute(update(bans).where(bans.c.email == email.lower()).values(email=None))
     conn.execute(delete(confirmed_emails).where(confirmed_emails.c.email == email.lower()))
+    forget_mail_to(conn, email)  # see # Outbox and mail
 
 
 # Moderators
@@ -660,3 +669,223 @@ def add_failure(conn: Connection, key: str, now: datetime) -> None:
 
 def moderator_emails(conn: Connection) -> list[str]:
     return list(conn.execute(select(moderators.c.email).order_by(moderators.c.id)).scalars())
+
+
+# Admin
+
+
+def queue_counts(conn: Connection) -> dict[QueueView, int]:
+    """How many comments wait in the views a moderator clears: pending, reported, hidden."""
+    by_status = dict(
+        conn.execute(
+            select(comments.c.status, func.count())
+            .where(comments.c.status.in_([Status.PENDING, Status.HIDDEN]))
+            .group_by(comments.c.status)
+        ).all()
+    )
+    reported = conn.execute(
+        select(func.count(func.distinct(reports.c.comment_id))).where(reports.c.resolved.is_(None))
+    ).scalar_one()
+    return {
+        QueueView.PENDING: by_status.get(Status.PENDING.value, 0),
+        QueueView.REPORTED: reported,
+        QueueView.HIDDEN: by_status.get(Status.HIDDEN.value, 0),
+    }
+
+
+# Outbox and mail
+
+
+def _outbox_item(row) -> OutboxItem:
+    values = dict(row._mapping)
+    values["kind"] = OutboxKind(values["kind"])
+    return OutboxItem(**values)
+
+
+def queue_message(
+    conn: Connection,
+    kind: OutboxKind,
+    payload: str,
+    now: datetime,
+    recipient: str | None = None,
+) -> int:
+    """Put a message in the outbox, due at once; it is sent only if this transaction commits."""
+    return conn.execute(
+        insert(outbox)
+        .values(
+            kind=kind.value,
+            payload=payload,
+            due=now,
+            created=now,
+            recipient=recipient.lower() if recipient else None,
+        )
+        .returning(outbox.c.id)
+    ).scalar_one()
+
+
+def _is_due(kinds: Iterable[OutboxKind], now: datetime, max_attempts: int):
+    return (
+        outbox.c.sent.is_(None),
+        outbox.c.due <= now,
+        outbox.c.attempts < max_attempts,
+        outbox.c.kind.in_([kind.value for kind in kinds]),
+    )
+
+
+def has_due(
+    conn: Connection, kinds: Iterable[OutboxKind], now: datetime, max_attempts: int
+) -> bool:
+    """Whether anything waits; a read, so an idle poll takes no write lock."""
+    return conn.execute(select(exists().where(*_is_due(kinds, now, max_attempts)))).scalar_one()
+
+
+def claim_due(
+    conn: Connection,
+    kinds: Iterable[OutboxKind],
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    max_attempts: int,
+) -> list[OutboxItem]:
+    """Take up to `limit` due messages for one sender: each counts as an attempt and is leased.
+
+    The lease moves `due` to `lease_until`, so no other sender takes the message while this one
+    sends it; if this one dies, the message is due again when the lease ends. On PostgreSQL,
+    rows another sender is claiming at this very moment are skipped, not waited for; on SQLite
+    the write transaction serializes senders.
+    """
+    ids = (
+        conn.execute(
+            select(outbox.c.id)
+            .where(*_is_due(kinds, now, max_attempts))
+            .order_by(outbox.c.due, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return []
+    rows = conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(attempts=outbox.c.attempts + 1, due=lease_until)
+        .returning(*outbox.c)
+    ).all()
+    return sorted((_outbox_item(row) for row in rows), key=lambda item: item.id)
+
+
+def mark_sent(conn: Connection, item_id: int, now: datetime) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == item_id).values(sent=now, last_error=None))
+
+
+def retry_later(conn: Connection, item_id: int, error: str, due: datetime) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == item_id).values(last_error=error, due=due))
+
+
+def give_up(conn: Connection, item_id: int, error: str, attempts: int) -> None:
+    """No more attempts: the row stays, with its error, for the owner to see."""
+    conn.execute(
+        update(outbox).where(outbox.c.id == item_id).values(last_error=error, attempts=attempts)
+    )
+
+
+def list_outbox(conn: Connection, limit: int = 100) -> list[OutboxItem]:
+    """The newest messages, sent or not."""
+    rows = conn.execute(select(outbox).order_by(outbox.c.id.desc()).limit(limit))
+    return [_outbox_item(row) for row in rows]
+
+
+def prune_outbox(conn: Connection, sent_before: datetime) -> None:
+    """Forget messages sent long ago; unsent ones (and given-up ones) stay."""
+    conn.execute(delete(outbox).where(outbox.c.sent.is_not(None), outbox.c.sent < sent_before))
+
+
+def forget_mail_to(conn: Connection, email: str) -> None:
+    """Erase queued and sent mail to an address, and when it was last asked to confirm."""
+    conn.execute(delete(outbox).where(outbox.c.recipient == email.lower()))
+    conn.execute(
+        delete(confirmation_requests).where(confirmation_requests.c.email == email.lower())
+    )
+
+
+def use_link(conn: Connection, digest: str, now: datetime) -> bool:
+    """Remember a one-time link as used; False when it was used already."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    inserted = conn.execute(
+        dialect_insert(used_links)
+        .values(digest=digest, used=now)
+        .on_conflict_do_nothing(index_elements=["digest"])
+        .returning(used_links.c.digest)
+    ).first()
+    return inserted is not None
+
+
+def link_used_at(conn: Connection, digest: str) -> datetime | None:
+    return conn.execute(
+        select(used_links.c.used).where(used_links.c.digest == digest)
+    ).scalar_one_or_none()
+
+
+def release_link(conn: Connection, digest: str) -> None:
+    """Make a link usable again: what it asked for could not be done."""
+    conn.execute(delete(used_links).where(used_links.c.digest == digest))
+
+
+def prune_used_links(conn: Connection, used_before: datetime) -> None:
+    """Links used this long ago have expired: their expiry alone refuses them now."""
+    conn.execute(delete(used_links).where(used_links.c.used < used_before))
+
+
+def confirm_email(conn: Connection, email: str, now: datetime) -> None:
+    """The owner of the address wants reply notifications (again)."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(confirmed_emails).values(email=email.lower(), confirmed=now)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["email"], set_={"confirmed": now, "unsubscribed": None}
+        )
+    )
+
+
+def unsubscribe_email(conn: Connection, email: str, now: datetime) -> None:
+    conn.execute(
+        update(confirmed_emails)
+        .where(confirmed_emails.c.email == email.lower(), confirmed_emails.c.unsubscribed.is_(None))
+        .values(unsubscribed=now)
+    )
+
+
+def ask_confirmation(conn: Connection, email: str, now: datetime, last_before: datetime) -> bool:
+    """Note that the address is sent a confirmation link now, unless it was since `last_before`.
+
+    True when the link should go out. One statement, so two comments posted at once by the same
+    address send one link.
+    """
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(confirmation_requests).values(email=email.lower(), sent=now)
+    asked = conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["email"],
+            set_={"sent": now},
+            where=confirmation_requests.c.sent < last_before,
+        ).returning(confirmation_requests.c.email)
+    ).first()
+    return asked is not None
+
+
+def prune_confirmation_requests(conn: Connection, sent_before: datetime) -> None:
+    conn.execute(delete(confirmation_requests).where(confirmation_requests.c.sent < sent_before))
+
+
+def note_reply_notice(conn: Connection, comment_id: int, now: datetime) -> bool:
+    """Remember that a reply was announced; False when it was announced before."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    inserted = conn.execute(
+        dialect_insert(reply_notices)
+        .values(comment_id=comment_id, queued=now)
+        .on_conflict_do_nothing(index_elements=["comment_id"])
+        .returning(reply_notices.c.comment_id)
+    ).first()
+    return inserted is not None

@@ -182,7 +182,11 @@ outbox = Table(
     Column("sent", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created", UTCDateTime(), nullable=False),
+    # The address a message goes to (lower case), so erasing an address reaches its queued mail;
+    # NULL for webhooks.
+    Column("recipient", String(320), nullable=True),
     Index("ix_outbox_sent_due", "sent", "due"),
+    Index("ix_outbox_recipient", "recipient"),
 )
 
 # One-click links from emails work once: the digest of each used link is kept here.
@@ -200,4 +204,27 @@ confirmed_emails = Table(
     Column("email", String(320), primary_key=True),
     Column("confirmed", UTCDateTime(), nullable=False),
     Column("unsubscribed", UTCDateTime(), nullable=True),
+)
+
+# Replies already announced to their parent's author: a reply held and then approved, or hidden
+# and restored, is announced once.
+reply_notices = Table(
+    "reply_notices",
+    metadata,
+    Column(
+        "comment_id",
+        Integer,
+        ForeignKey("comments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("queued", UTCDateTime(), nullable=False),
+)
+
+# When an address was last sent a confirmation link: at most one a day, so nobody can use the
+# comment form to flood a stranger's mailbox.
+confirmation_requests = Table(
+    "confirmation_requests",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("sent", UTCDateTime(), nullable=False),
 )

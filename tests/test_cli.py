@@ -1,9 +1,10 @@
-"""The two commands a site owner runs, as real processes."""
+"""The commands a site owner runs, as real processes."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
+from comments import config as settings
+from comments.app import create_app
+from tests.helpers import SECRET, post
 
 
 def free_port() -> int:
@@ -106,3 +112,77 @@ def test_migrate_command(tmp_path):
         timeout=60,
     )
     assert down.returncode == 0, down.stderr
+
+
+# Moderators and privacy
+
+
+def run_command(*args: str, env: dict[str, str], answer: str | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "comments", *args],
+        env=env,
+        input=answer,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_moderator_commands(tmp_path):
+    env = environment(tmp_path / "data", COMMENTS_PUBLIC_URL="https://comments.example")
+    added = run_command("moderator", "add", "Ada@Example.org", env=env)  # migrates first
+    assert added.returncode == 0, added.stderr
+    assert "ada@example.org" in added.stdout
+    [link] = re.findall(r"https://comments\.example(/admin/welcome\?token=\S+)", added.stdout)
+    listed = run_command("moderator", "list", env=env)
+    assert listed.stdout.splitlines() == ["ada@example.org  (no password yet)"]
+
+    # The link opens the password page of a server with the same data directory.
+    app = create_app(settings.load(env))
+    with TestClient(app) as client:
+        page = client.get(link)
+    assert page.status_code == 200
+    assert "ada@example.org" in page.text
+
+    removed = run_command("moderator", "remove", "ada@example.org", env=env)
+    assert removed.returncode == 0, removed.stderr
+    again = run_command("moderator", "remove", "ada@example.org", env=env)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "comments: there is no moderator ada@example.org"
+    assert run_command("moderator", "list", env=env).stdout == ""
+
+
+def test_privacy_commands(make_client, database_url, tmp_path):
+    client = make_client()
+    mine = post(client, "my words", author="Ada", email="ada@example.org")
+    post(client, "a reply", parent=mine["id"], email="bob@example.org")
+    post(client, "bob again", email="bob@example.org")
+    env = environment(tmp_path, COMMENTS_DATABASE_URL=database_url, COMMENTS_SECRET_KEY=SECRET)
+
+    exported = run_command("privacy", "export", "ada@example.org", env=env)
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    assert [comment["text"] for comment in data["comments"]] == ["my words"]
+
+    declined = run_command("privacy", "erase", "ada@example.org", env=env, answer="no\n")
+    assert declined.returncode == 1
+    assert "Erase 1 comment and every trace of ada@example.org?" in declined.stdout
+    assert declined.stderr.strip() == "comments: nothing erased"
+    assert client.get(f"/api/comments/{mine['id']}").json()["author"] == "Ada"
+
+    erased = run_command("privacy", "erase", "ada@example.org", env=env, answer="yes\n")
+    assert erased.returncode == 0, erased.stderr
+    assert "erased 1 comment and every trace of ada@example.org" in erased.stdout
+    [placeholder] = [
+        comment
+        for comment in client.get("/api/threads?uri=/post/").json()["comments"]
+        if comment["id"] == mine["id"]
+    ]
+    assert placeholder["html"] == "" and placeholder["replies"]  # Bob's reply still hangs there
+
+    unasked = run_command("privacy", "erase", "bob@example.org", "--yes", env=env)
+    assert unasked.returncode == 0, unasked.stderr
+    assert "erased 2 comments" in unasked.stdout
+    entries, _ = client.app.state.moderation.audit()
+    assert [entry.action.value for entry in entries] == ["erase", "erase"]
+    assert entries[0].moderator.startswith("command line")

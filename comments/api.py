@@ -250,7 +250,7 @@ async def get_config(request: Request) -> Response:
     settings = config(request)
     return JSONResponse(
         {
-            "moderation": settings.moderation.value,
+            "moderation": settings.moderation_of(site_of(request)).value,
             "edit_window": settings.edit_window,
             "max_length": settings.max_length,
         }

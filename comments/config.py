@@ -34,6 +34,7 @@ class Config:
     secret_key: str = dataclasses.field(default="", repr=False)
     origins: tuple[str, ...] = ()
     moderation: Moderation = Moderation.POST
+    site_moderation: tuple[tuple[str, Moderation], ...] = ()  # per-site exceptions
     edit_window: int = 15 * 60
     max_length: int = 10_000
     rate_limit: int = 10
@@ -82,6 +83,10 @@ class Config:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
 
+    def moderation_of(self, site: str) -> Moderation:
+        """The moderation mode of one site: its own if set, else the server's."""
+        return dict(self.site_moderation).get(site, self.moderation)
+
     @property
     def mail_enabled(self) -> bool:
         return bool(self.smtp_host)
@@ -102,6 +107,21 @@ def _parse_int(low: int, high: int):
         return value
 
     return parse
+
+
+def _parse_site_moderation(value: str | dict) -> tuple[tuple[str, Moderation], ...]:
+    """`blog.example.org=pre, other.example=trusted`, or a TOML table of the same."""
+    pairs = (
+        value.items()
+        if isinstance(value, dict)
+        else (item.partition("=")[::2] for item in _split(value))
+    )
+    parsed = []
+    for site, mode in pairs:
+        if not str(site).strip():
+            raise ValueError("expected site=mode pairs, e.g. blog.example.org=pre")
+        parsed.append((str(site).strip().lower(), _parse_choice(Moderation, str(mode))))
+    return tuple(parsed)
 
 
 def _parse_email(text: str) -> str:
@@ -155,6 +175,7 @@ PARSERS: dict[str, Any] = {
     "secret_key": lambda text: str(text).strip() or _raise("must not be empty"),
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
     "moderation": lambda text: _parse_choice(Moderation, text),
+    "site_moderation": lambda value: _parse_site_moderation(value),
     "edit_window": lambda text: _parse_duration(str(text)),
     # Rendering cost grows with length: past 100k characters one post could cost seconds of CPU.
     "max_length": _parse_int(1, 100_000),
@@ -223,7 +244,7 @@ def load(
         if key not in PARSERS:
             raise ConfigError(f"{source}: unknown setting")
         try:
-            values[key] = PARSERS[key](value if isinstance(value, list) else str(value))
+            values[key] = PARSERS[key](value if isinstance(value, list | dict) else str(value))
         except ValueError as error:
             raise ConfigError(f"{source}: invalid value {value!r}: {error}") from None
 

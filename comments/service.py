@@ -149,7 +149,7 @@ class CommentService:
                         f"There is no comment {submission.parent} to reply to in this thread.",
                         field="parent",
                     )
-            held = self._hold_reason(conn, submission, ip_hash, now)
+            held = self._hold_reason(conn, site, submission, ip_hash, now)
             comment = store.insert_comment(
                 conn,
                 thread_id=thread.id,
@@ -250,7 +250,7 @@ class CommentService:
         return comment
 
     def _hold_reason(
-        self, conn: Connection, submission: Submission, ip_hash: str, now: datetime
+        self, conn: Connection, site: str, submission: Submission, ip_hash: str, now: datetime
     ) -> str | None:
         """Why a new comment must wait for a moderator, or None to publish it at once.
 
@@ -282,9 +282,10 @@ class CommentService:
             return "links"
         if config.blocked_words and spam.has_blocked_word(submission.text, config.blocked_words):
             return "words"
-        if config.moderation is Moderation.PRE:
+        moderation = config.moderation_of(site)
+        if moderation is Moderation.PRE:
             return "pre"
-        if config.moderation is Moderation.TRUSTED and not store.has_approved_comment(
+        if moderation is Moderation.TRUSTED and not store.has_approved_comment(
             conn, submission.email, ip_hash
         ):
             return "trusted"

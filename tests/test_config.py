@@ -122,3 +122,24 @@ def test_config_is_frozen(tmp_path):
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
     assert isinstance(config, Config)
+
+
+def test_site_moderation_from_environment_and_toml(tmp_path):
+    from comments.models import Moderation
+
+    config = load(
+        {
+            "COMMENTS_DATA_DIR": str(tmp_path),
+            "COMMENTS_SITE_MODERATION": "A.example=pre, b.example=trusted",
+        }
+    )
+    assert config.moderation_of("a.example") is Moderation.PRE
+    assert config.moderation_of("b.example") is Moderation.TRUSTED
+    assert config.moderation_of("c.example") is Moderation.POST
+    path = tmp_path / "c.toml"
+    path.write_text('[site_moderation]\n"a.example" = "trusted"\n')
+    assert load({"COMMENTS_DATA_DIR": str(tmp_path)}, path).moderation_of("a.example") is (
+        Moderation.TRUSTED
+    )
+    with pytest.raises(ConfigError, match="COMMENTS_SITE_MODERATION: invalid value"):
+        load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_SITE_MODERATION": "a.example=maybe"})

@@ -142,3 +142,22 @@ def test_report_validation(client):
         "origin_forbidden",
     )
     assert_problem(client.post("/api/comments/999999/report", json={}), 404, "comment_not_found")
+
+
+def test_moderation_mode_per_site(make_client):
+    client = make_client(
+        origins="https://blog.example,https://heated.example",
+        site_moderation="heated.example=pre",
+    )
+    assert not held(post(client, "calm"))
+    heated = client.post(
+        "/api/comments",
+        json={"uri": "/post/", "text": "hot take"},
+        headers={"Origin": "https://heated.example"},
+    )
+    assert heated.json()["status"] == "pending"
+    assert (
+        client.get("/api/config", headers={"Origin": "https://heated.example"}).json()["moderation"]
+        == "pre"
+    )
+    assert client.get("/api/config").json()["moderation"] == "post"

@@ -28,11 +28,17 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import db, validate
+from comments import backup, db, validate
 from comments.accounts import Accounts
 from comments.api import client_ip
 from comments.config import Config
@@ -789,6 +795,27 @@ def privacy_error(
     )
 
 
+# Backup
+
+
+@page
+async def backup_page(request: Request, moderator: Moderator) -> Response:
+    return render(request, "backup.html", moderator=moderator, section="backup")
+
+
+@page
+async def export(request: Request, moderator: Moderator) -> Response:
+    """Everything, as `comments export` writes it without password hashes, streamed from one
+    snapshot of the database (a GET: it changes nothing, and only the session can read it)."""
+    admin = admin_of(request)
+    day = admin.moderation.clock().strftime("%Y-%m-%d")
+    return StreamingResponse(
+        backup.export_lines(admin.moderation.engine),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="comments-{day}.jsonl"'},
+    )
+
+
 # Errors are pages here, with the status a client (or a test) can check
 
 
@@ -849,4 +876,6 @@ routes = [
     Route("/privacy", privacy_page, methods=["GET"]),
     Route("/privacy/export", privacy_export, methods=["POST"]),
     Route("/privacy/erase", privacy_erase, methods=["POST"]),
+    Route("/backup", backup_page, methods=["GET"]),
+    Route("/export", export, methods=["GET"]),
 ]

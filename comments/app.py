@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from comments import admin, api, db, mailroutes
+from comments import admin, api, db, feeds, mailroutes
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -131,6 +131,7 @@ def create_app(
     app = Starlette(
         routes=[
             *api.routes,
+            *feeds.routes,
             *mailroutes.routes,
             Route("/healthz", healthz),
             Route("/demo", demo),

@@ -1,4 +1,5 @@
-"""The `comments` command: serve, migrate, moderator add/list/remove, privacy export/erase."""
+"""The `comments` command: serve, migrate, moderator add/list/remove, privacy export/erase,
+import (Disqus, WordPress, Isso, a backup) and export."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import logging
 import os
 import sys
 
+from tqdm import tqdm
+
+from comments import backup, db, foreign, importer
 from comments import config as settings
-from comments import db
 from comments.accounts import Accounts
+from comments.errors import CommandError
 from comments.moderation import ModerationService
 from comments.tokens import Tokens
 
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("email")
     erase.add_argument("--yes", action="store_true", help="do not ask")
 
+    add_import_commands(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
@@ -69,6 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         manage_moderators(config, args)
     elif args.command == "privacy":
         manage_privacy(config, args)
+    elif args.command in ("import", "export"):
+        try:
+            import_or_export(config, args)
+        except CommandError as error:
+            sys.exit(f"comments: {error}")
     else:
         run_server(config, args.config, overrides)
 
@@ -119,6 +130,144 @@ def manage_privacy(config: settings.Config, args: argparse.Namespace) -> None:
 
 def comments(count: int) -> str:
     return f"{count} comment" if count == 1 else f"{count} comments"
+
+
+# Import and export
+
+
+def add_import_commands(commands: argparse._SubParsersAction) -> None:
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML file with settings"
+    )
+    imports = commands.add_parser(
+        "import",
+        parents=[config_option],
+        help="import comments from Disqus, WordPress or Isso, or restore a backup",
+    )
+    sources = imports.add_subparsers(dest="source", required=True)
+    shared = argparse.ArgumentParser(add_help=False, parents=[config_option])
+    shared.add_argument("file", help="the export (or database) to read")
+    shared.add_argument(
+        "--site", help="the site the threads belong to (default: the first of COMMENTS_ORIGINS)"
+    )
+    shared.add_argument(
+        "--map-url",
+        metavar="OLD=NEW",
+        action="append",
+        default=[],
+        type=url_rule,
+        help="move pages under OLD (https://old.example/blog/, old.example or /2012/) to the "
+        "path NEW; repeatable, the most specific wins",
+    )
+    for status in ("spam", "deleted"):
+        shared.add_argument(
+            f"--{status}",
+            choices=[keep.value for keep in importer.Keep],
+            default=importer.Keep.SKIP.value,
+            help=f"leave {status} comments out (skip, the default) or bring them in hidden",
+        )
+    shared.add_argument(
+        "--dry-run", action="store_true", help="say what would happen, write nothing"
+    )
+    for name, what in (
+        ("disqus", "a Disqus XML export"),
+        ("wordpress", "a WordPress export (WXR)"),
+        ("isso", "an Isso database (comments.db)"),
+    ):
+        sources.add_parser(name, parents=[shared], help=f"import {what}")
+    restore = sources.add_parser(
+        "backup", parents=[config_option], help="restore `comments export` into an empty database"
+    )
+    restore.add_argument("file", help="the backup (JSON Lines)")
+
+    export = commands.add_parser(
+        "export", parents=[config_option], help="write everything to standard output (JSON Lines)"
+    )
+    export.add_argument(
+        "--with-password-hashes",
+        action="store_true",
+        help="include moderators' password hashes (else they choose new passwords after a restore)",
+    )
+
+
+def url_rule(text: str) -> importer.UrlRule:
+    try:
+        return importer.parse_url_rule(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def meter(label: str, total: int, unit: str) -> foreign.Meter:
+    """A progress bar on a terminal's stderr; nothing when stderr is a file or a pipe."""
+    in_bytes = unit == "B"
+    return tqdm(
+        total=total,
+        desc=label,
+        unit=unit,
+        unit_scale=in_bytes,
+        unit_divisor=1024 if in_bytes else 1000,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        leave=False,
+    )
+
+
+def import_or_export(config: settings.Config, args: argparse.Namespace) -> None:
+    engine = migrated_engine(config)
+    if args.command == "export":
+        out = sys.stdout.buffer
+        for line in backup.export_lines(engine, args.with_password_hashes):
+            out.write(line)
+        out.flush()
+    elif args.source == "backup":
+        restored = backup.restore(engine, args.file, meter)
+        counts = ", ".join(f"{count} {table}" for table, count in restored.items())
+        print(f"restored {counts or 'an empty backup'} into {db.redacted(config.database_url)}")
+    else:
+        site = (args.site or config.default_site).strip().lower()
+        if config.origins and site not in config.site_hosts:
+            print(
+                f"comments: warning: {site} is not the site of any of COMMENTS_ORIGINS "
+                f"({', '.join(config.site_hosts)}): no page will show these comments",
+                file=sys.stderr,
+            )
+        options = importer.ImportOptions(
+            site=site,
+            url_rules=tuple(args.map_url),
+            spam=importer.Keep(args.spam),
+            deleted=importer.Keep(args.deleted),
+            dry_run=args.dry_run,
+        )
+        source = foreign.SOURCES[args.source](args.file, meter)
+        summary = importer.Importer(engine, Tokens(config.secret_key)).run(source, options)
+        print(describe(summary))
+
+
+def describe(summary: importer.Summary) -> str:
+    """The summary an import prints."""
+    verb = "Would import" if summary.dry_run else "Imported"
+    lines = [
+        f"{verb} from {summary.source} into {summary.site}:",
+        f"  comments: {summary.comments} new, {summary.already} there already"
+        f" ({summary.found} in the file)",
+        f"  threads:  {summary.threads} with new comments ({summary.new_threads} new threads)",
+    ]
+    if summary.skipped:
+        reasons = ", ".join(
+            f"{count} {reason}" for reason, count in sorted(summary.skipped.items())
+        )
+        lines.append(f"  skipped:  {sum(summary.skipped.values())} ({reasons})")
+    if summary.top_level:
+        lines.append(f"  replies whose parent is missing, now top-level: {summary.top_level}")
+    if summary.websites_dropped or summary.emails_dropped:
+        lines.append(
+            f"  dropped as invalid: {summary.websites_dropped} websites,"
+            f" {summary.emails_dropped} emails (the comments came without them)"
+        )
+    if summary.dry_run:
+        lines.append("Nothing was written (--dry-run).")
+    return "\n".join(lines)
 
 
 def run_server(config: settings.Config, config_path: str | None, overrides: dict) -> None:

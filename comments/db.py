@@ -18,6 +18,7 @@ __all__ = [
     "create_engine",
     "migrate",
     "redacted",
+    "rehearsal",
     "transaction",
 ]
 
@@ -70,6 +71,18 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
         conn.execution_options(write=write)  # read by the SQLite begin hook
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def rehearsal(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that is always rolled back: a dry run does everything but keep it."""
+    with engine.connect() as conn:
+        conn.execution_options(write=True)
+        begun = conn.begin()
+        try:
+            yield conn
+        finally:
+            begun.rollback()
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:

@@ -78,3 +78,8 @@ class Problem(Exception):
         if self.field is not None:
             body["field"] = self.field
         return body
+
+
+class CommandError(Exception):
+    """What stops a command of the site owner's (`comments import`, `comments export`): one line
+    naming the file, the line or element, and what is wrong. Not an HTTP problem: no code."""

@@ -76,6 +76,16 @@ class Comment:
     held_reason: str | None = None
     edited_by_moderator: bool = False
     notify: bool = False
+    import_key: str | None = None  # where an imported comment came from
+    import_parent: str | None = None  # its parent's key there, until the import links it
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedEntry:
+    """An approved comment as the Atom feeds show it, with its thread."""
+
+    comment: Comment
+    thread: Thread
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from comments.models import (
     Comment,
     Cursor,
     Edited,
+    FeedEntry,
     Moderation,
     Node,
     Sort,
@@ -317,6 +318,20 @@ class CommentService:
                 headers={"Retry-After": str(wait)},
             )
 
+    # Feeds (comments/feeds.py)
+
+    def recent_comments(
+        self, site: str, uri: str | None, limit: int
+    ) -> tuple[Thread | None, list[FeedEntry]]:
+        """The newest approved comments of a thread, or of the whole site when `uri` is None."""
+        with transaction(self.engine) as conn:
+            if uri is None:
+                return None, store.approved_recent(conn, site, None, limit)
+            thread = store.get_thread(conn, site, uri)
+            if thread is None:
+                return None, []
+            return thread, store.approved_recent(conn, site, thread.id, limit)
+
 
 def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
     """Nest a page's comments; keep what is approved or has approved replies below it.
@@ -328,8 +343,7 @@ def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
     depth: dict[int, int] = {}
     holder: dict[int, Node | None] = {}
     roots: list[Node] = []
-    # A parent always has a smaller id than its replies: it had to exist first.
-    for comment in sorted(found, key=lambda comment: comment.id):
+    for comment in _parents_first(found):
         parent = nodes.get(comment.parent_id) if comment.parent_id is not None else None
         if parent is None:
             depth[comment.id], holder[comment.id] = 0, None
@@ -341,6 +355,23 @@ def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
         (into.replies if into else roots).append(nodes[comment.id])
     roots.sort(key=_position, reverse=sort is Sort.NEWEST)
     return [node for node in roots if _prune(node)]
+
+
+def _parents_first(found: list[Comment]) -> list[Comment]:
+    """The comments, each after its parent. Usually that is id order (a parent had to exist
+    first), but an imported reply can have the smaller id: its file listed it first."""
+    ordered = sorted(found, key=lambda comment: comment.id)
+    ids = {comment.id for comment in found}
+    if all(c.parent_id is None or c.parent_id < c.id or c.parent_id not in ids for c in ordered):
+        return ordered
+    replies: dict[int, list[Comment]] = {}
+    result = [c for c in ordered if c.parent_id is None or c.parent_id not in ids]
+    for comment in ordered:
+        if comment.parent_id is not None and comment.parent_id in ids:
+            replies.setdefault(comment.parent_id, []).append(comment)
+    for comment in result:  # grows as it goes: breadth first
+        result.extend(replies.get(comment.id, ()))
+    return result
 
 
 def _position(node: Node) -> tuple[datetime, int]:

@@ -94,6 +94,11 @@ comments = Table(
     Column("edited_by_moderator", Boolean, nullable=False, server_default=false()),
     # The author asked to be mailed replies (sent only once the address is confirmed).
     Column("notify", Boolean, nullable=False, server_default=false()),
+    # Imports: where the comment came from ("disqus:<id>", "wordpress:<blog>:<id>", "isso:<id>"),
+    # so importing a file again adds nothing; and its parent's key there, until the import links
+    # it (a reply may come before its parent in the file).
+    Column("import_key", String(255), nullable=True, unique=True),
+    Column("import_parent", String(255), nullable=True),
     CheckConstraint("status IN ('approved', 'pending', 'hidden', 'deleted')", name="status_known"),
     Index("ix_comments_thread_root", "thread_id", "root_id", "status"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "created", "id"),

@@ -186,3 +186,100 @@ def test_privacy_commands(make_client, database_url, tmp_path):
     entries, _ = client.app.state.moderation.audit()
     assert [entry.action.value for entry in entries] == ["erase", "erase"]
     assert entries[0].moderator.startswith("command line")
+
+
+# Import and export
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_import_commands(tmp_path):
+    env = environment(tmp_path / "data", COMMENTS_ORIGINS="https://blog.example")
+    disqus = str(FIXTURES / "disqus.xml")
+    dry = run_command("import", "disqus", disqus, "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stderr == ""  # no progress bar when stderr is not a terminal
+    assert dry.stdout.splitlines() == [
+        "Would import from disqus into blog.example:",
+        "  comments: 9 new, 0 there already (12 in the file)",
+        "  threads:  2 with new comments (2 new threads)",
+        "  skipped:  3 (1 deleted, 1 page address unusable, 1 spam)",
+        "  replies whose parent is missing, now top-level: 2",
+        "  dropped as invalid: 0 websites, 1 emails (the comments came without them)",
+        "Nothing was written (--dry-run).",
+    ]
+    done = run_command("import", "disqus", disqus, "--spam", "hidden", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "  comments: 10 new, 0 there already (12 in the file)" in done.stdout
+    again = run_command("import", "disqus", disqus, "--spam", "hidden", env=env)
+    assert "  comments: 0 new, 10 there already (12 in the file)" in again.stdout
+
+    wordpress = run_command(
+        "import",
+        "wordpress",
+        str(FIXTURES / "wordpress.xml"),
+        "--site",
+        "news.example",
+        "--map-url",
+        "old-wp.example/blog=",
+        env=env,
+    )
+    assert wordpress.returncode == 0, wordpress.stderr
+    assert wordpress.stderr.strip() == (
+        "comments: warning: news.example is not the site of any of COMMENTS_ORIGINS "
+        "(blog.example): no page will show these comments"
+    )
+    isso = run_command("import", "isso", str(FIXTURES / "isso.db"), env=env)
+    assert "  comments: 6 new" in isso.stdout
+
+    app = create_app(settings.load(env))
+    with TestClient(app) as client:
+        hello = client.get("/api/threads?uri=/2012/11/hello-world/").json()
+    assert hello["thread"]["count"] == 7
+
+
+def test_import_of_a_malformed_file_stops_with_one_line(tmp_path):
+    env = environment(tmp_path / "data")
+    broken = tmp_path / "broken.xml"
+    broken.write_text((FIXTURES / "disqus.xml").read_text(encoding="utf-8")[:3000])
+    result = run_command("import", "disqus", str(broken), env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(
+        rf"comments: {re.escape(str(broken))}: line \d+: the XML is malformed: .+", line
+    )
+    wrong = run_command("import", "isso", str(FIXTURES / "disqus.xml"), env=env)
+    assert wrong.returncode == 1
+    assert "is not an Isso database" in wrong.stderr
+    bad_rule = run_command("import", "disqus", str(broken), "--map-url", "nothing", env=env)
+    assert bad_rule.returncode == 2
+    assert "is not OLD=NEW" in bad_rule.stderr
+
+
+def test_export_and_restore_commands(tmp_path):
+    old = environment(tmp_path / "old")
+    assert run_command("import", "disqus", str(FIXTURES / "disqus.xml"), env=old).returncode == 0
+    assert run_command("moderator", "add", "ada@example.org", env=old).returncode == 0
+    exported = subprocess.run(
+        [sys.executable, "-m", "comments", "export"], env=old, capture_output=True, timeout=60
+    )
+    assert exported.returncode == 0, exported.stderr
+    backup = tmp_path / "backup.jsonl"
+    backup.write_bytes(exported.stdout)
+
+    new = environment(tmp_path / "new")
+    restored = run_command("import", "backup", str(backup), env=new)
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.startswith(
+        "restored 2 threads, 9 comments, 1 moderators into sqlite:///"
+    )
+    again = subprocess.run(
+        [sys.executable, "-m", "comments", "export"], env=new, capture_output=True, timeout=60
+    )
+    assert again.stdout == exported.stdout
+    refused = run_command("import", "backup", str(backup), env=new)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "comments: the database is not empty (1 moderators, 2 threads, 9 comments): "
+        "restore a backup into an empty database only"
+    )

@@ -28,7 +28,7 @@ def test_up_down_up(empty_engine):
     db.migrate(empty_engine)
     assert table_names(empty_engine) == TABLES
     with empty_engine.connect() as conn:
-        assert db.current_revision(conn) == "0003"
+        assert db.current_revision(conn) == "0004"
     db.migrate(empty_engine, "base")
     assert table_names(empty_engine) == set()
     db.migrate(empty_engine)
@@ -46,7 +46,7 @@ def test_migrate_twice_is_a_no_op(empty_engine):
     db.migrate(empty_engine)
     db.migrate(empty_engine)
     with empty_engine.connect() as conn:
-        assert db.current_revision(conn) == "0003"
+        assert db.current_revision(conn) == "0004"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(fresh_database):

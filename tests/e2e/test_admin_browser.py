@@ -152,7 +152,7 @@ def test_moderator_clears_a_queue_with_the_keyboard(
     console.expect(r"status of 403")
     page.locator(".bulk").get_by_role("button", name="Approve").click()
     expect(page.get_by_role("heading")).to_have_text("Form token invalid")
-    page.get_by_role("link", name="Back").click()
+    page.get_by_role("link", name="Back", exact=True).click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-status", "pending")
 

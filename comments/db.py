@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+WRITER_LOCK = "comments.writer-lock"
 
 
 def resource_dir(name: str) -> Path:
@@ -54,12 +56,26 @@ def _create_sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite takes one writer at a time, and a writer that finds it busy sleeps in steps of up to
+    # 100 ms before trying again. The threads of this process queue here instead, so the next
+    # one starts the moment the last one committed (see `transaction`).
+    writers = threading.Lock()
+
     @sqlalchemy.event.listens_for(engine, "begin")
     def on_begin(connection):
+        options = connection.get_execution_options()
+        if options.get("serialize") and options.get("write"):
+            if not writers.acquire(timeout=30):
+                raise TimeoutError("waited 30 s for this process's other writers")
+            connection.info[WRITER_LOCK] = writers
         # Writers take the write lock up front: a deferred transaction that reads, then writes,
         # fails with "database is locked" when another writer got there in between.
-        mode = "IMMEDIATE" if connection.get_execution_options().get("write") else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        mode = "IMMEDIATE" if options.get("write") else "DEFERRED"
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release_writer(connection)
+            raise
 
     return engine
 
@@ -68,9 +84,18 @@ def _create_sqlite_engine(url: str) -> Engine:
 def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises."""
     with engine.connect() as conn:
-        conn.execution_options(write=write)  # read by the SQLite begin hook
-        with conn.begin():
-            yield conn
+        conn.execution_options(write=write, serialize=True)  # read by the SQLite begin hook
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            _release_writer(conn)  # after the commit, not before it
+
+
+def _release_writer(conn: Connection) -> None:
+    lock = conn.info.pop(WRITER_LOCK, None)
+    if lock is not None:
+        lock.release()
 
 
 @contextmanager

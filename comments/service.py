@@ -132,11 +132,15 @@ class CommentService:
         html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
         with transaction(self.engine, write=True) as conn:
-            self._check_rate(conn, ip_hash, now)
+            self._check_rate(
+                conn, now, self.config.rate_limit, "Too many comments from you", ip_hash=ip_hash
+            )
             thread = store.ensure_thread(conn, site, submission.uri, submission.title or "", now)
             if thread.closed:
                 raise Problem("thread_closed", "This thread takes no new comments.")
-            self._check_thread_rate(conn, thread.id, now)
+            self._check_rate(
+                conn, now, self.config.thread_rate_limit, "This thread is busy", thread_id=thread.id
+            )
             parent = None
             if submission.parent is not None:
                 parent = store.get_comment(conn, submission.parent)
@@ -292,29 +296,17 @@ class CommentService:
             return "trusted"
         return None
 
-    def _check_thread_rate(self, conn: Connection, thread_id: int, now: datetime) -> None:
-        limit = self.config.thread_rate_limit
+    def _check_rate(self, conn: Connection, now: datetime, limit: int, why: str, **who) -> None:
+        """Refuse with 429 when `limit` comments (from this address, or into this thread) came
+        in the last minute; 0 turns the limit off."""
         if not limit:
             return
-        count, first = store.recent_in_thread(conn, thread_id, now - RATE_WINDOW)
+        count, first = store.recent_comments(conn, now - RATE_WINDOW, **who)
         if count >= limit and first is not None:
             wait = max(1, int((first + RATE_WINDOW - now).total_seconds()) + 1)
             raise Problem(
                 "rate_limited",
-                f"This thread is very busy; try again in {wait} seconds.",
-                headers={"Retry-After": str(wait)},
-            )
-
-    def _check_rate(self, conn: Connection, ip_hash: str, now: datetime) -> None:
-        limit = self.config.rate_limit
-        if not limit:
-            return
-        count, first = store.recent_from(conn, ip_hash, now - RATE_WINDOW)
-        if count >= limit and first is not None:
-            wait = max(1, int((first + RATE_WINDOW - now).total_seconds()) + 1)
-            raise Problem(
-                "rate_limited",
-                f"Too many comments from your address; try again in {wait} seconds.",
+                f"{why}; try again in {wait} seconds.",
                 headers={"Retry-After": str(wait)},
             )
 

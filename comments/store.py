@@ -247,12 +247,18 @@ def counts(conn: Connection, site: str, uris: Iterable[str]) -> dict[str, int]:
     return {uri: count for uri, count in rows}
 
 
-def recent_from(conn: Connection, ip_hash: str, since: datetime) -> tuple[int, datetime | None]:
-    """How many comments came from this address since then, and when the first of them did."""
+def recent_comments(
+    conn: Connection, since: datetime, *, ip_hash: str | None = None, thread_id: int | None = None
+) -> tuple[int, datetime | None]:
+    """How many comments came (from this address, or into this thread) since then, and when the
+    first of them did: what the rate limits count."""
+    where = [comments.c.created >= since]
+    if ip_hash is not None:
+        where.append(comments.c.ip_hash == ip_hash)
+    if thread_id is not None:
+        where.append(comments.c.thread_id == thread_id)
     count, first = conn.execute(
-        select(func.count(), func.min(comments.c.created)).where(
-            comments.c.ip_hash == ip_hash, comments.c.created >= since
-        )
+        select(func.count(), func.min(comments.c.created)).where(*where)
     ).one()
     return count, first
 
@@ -546,17 +552,6 @@ def lift_ban(conn: Connection, ban_id: int, now: datetime) -> Ban | None:
 
 
 # Defenses in the posting path
-
-
-def recent_in_thread(
-    conn: Connection, thread_id: int, since: datetime
-) -> tuple[int, datetime | None]:
-    count, first = conn.execute(
-        select(func.count(), func.min(comments.c.created)).where(
-            comments.c.thread_id == thread_id, comments.c.created >= since
-        )
-    ).one()
-    return count, first
 
 
 def has_same_text_since(

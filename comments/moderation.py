@@ -109,16 +109,7 @@ class ModerationService:
                 updated = store.update_comment(conn, comment.id, status=target, held_reason=None)
                 if target is Status.APPROVED:
                     store.resolve_reports(conn, comment.id, now)
-                store.record(
-                    conn,
-                    at=now,
-                    moderator=moderator,
-                    action=action,
-                    comment_id=comment.id,
-                    thread_id=comment.thread_id,
-                    before=comment.status.value,
-                    after=target.value,
-                )
+                _record_status(conn, moderator, action, comment, target, now)
                 store.refresh_thread(conn, comment.thread_id)
                 changed.append(updated)
             self.on_action(conn, moderator, action, changed)
@@ -134,17 +125,7 @@ class ModerationService:
         if not store.open_report_count(conn, comment.id):
             return False
         store.resolve_reports(conn, comment.id, now)
-        store.record(
-            conn,
-            at=now,
-            moderator=moderator,
-            action=action,
-            comment_id=comment.id,
-            thread_id=comment.thread_id,
-            before=comment.status.value,
-            after=comment.status.value,
-            note="reports dismissed",
-        )
+        _record_status(conn, moderator, action, comment, comment.status, now, "reports dismissed")
         return True
 
     def edit(self, moderator: str, comment_id: int, text: str) -> Comment:
@@ -328,3 +309,26 @@ def _erased(status: Status) -> dict[str, Any]:
         "html": "",
         "notify": False,
     }
+
+
+def _record_status(
+    conn: Connection,
+    moderator: str,
+    action: Action,
+    comment: Comment,
+    after: Status,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """The audit line of a status change (or of one that left the status as it was)."""
+    store.record(
+        conn,
+        at=now,
+        moderator=moderator,
+        action=action,
+        comment_id=comment.id,
+        thread_id=comment.thread_id,
+        before=comment.status.value,
+        after=after.value,
+        note=note,
+    )

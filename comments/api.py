@@ -165,7 +165,8 @@ async def get_thread(request: Request) -> Response:
     site = site_of(request)
     # The thread's version decides everything: a 304, a page from this process's cache, or
     # (after a write anywhere, by any worker) a fresh read of the comment rows.
-    version = await run_in_threadpool(service(request).version_of, site, uri)
+    comments = service(request)
+    version = await comments.version_of(site, uri)
     etag = f'"t{version}"'
     if etag in ETAGS.findall(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=cache_headers(etag))
@@ -173,20 +174,34 @@ async def get_thread(request: Request) -> Response:
     key = (site, uri, sort, limit, after)
     page = cache.get(key)
     if page is None or page.version != version:
-        fresh = await run_in_threadpool(service(request).read_thread, site, uri, sort, limit, after)
+        fresh = await run_in_threadpool(comments.read_thread, site, uri, sort, limit, after)
         version = fresh.thread.version if fresh.thread else 0
         page = cache.put(key, version, orjson.dumps(page_json(fresh)))
         etag = f'"t{version}"'
-    headers = {**cache_headers(etag), "Content-Type": "application/json", "Vary": "Accept-Encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    headers = {**cache_headers(etag), "Content-Type": "application/json"}
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
         return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return Response(page.body, headers=headers)
 
 
 def cache_headers(etag: str) -> dict[str, str]:
     # Every reader gets the same page: shared caches may keep it but must ask again each time.
-    # (The CORS middleware adds `Vary: Origin`: the site, hence the thread, follows the Origin.)
-    return {"ETag": etag, "Cache-Control": "public, no-cache"}
+    # A 304 repeats the 200's Vary. (The CORS middleware adds `Origin`: the site, hence the
+    # thread, follows the Origin.)
+    return {"ETag": etag, "Cache-Control": "public, no-cache", "Vary": "Accept-Encoding"}
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """`gzip` is listed and not refused with `q=0`."""
+    accept_encoding = accept_encoding.lower()
+    if "gzip" not in accept_encoding:
+        return False
+    for coding in accept_encoding.split(","):
+        name, _, weight = coding.partition(";")
+        if name.strip() == "gzip":
+            quality = weight.strip().removeprefix("q=").strip() or "1"
+            return quality.replace("0", "").strip(".") != ""
+    return False
 
 
 async def post_comment(request: Request) -> Response:

@@ -17,10 +17,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
-from comments import admin, api, db, feeds, mailroutes
+from comments import admin, api, db, feeds, mailroutes, ratelimit
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -45,6 +46,10 @@ class CachedStaticFiles(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers.setdefault("Cache-Control", "public, max-age=3600")
         return response
+
+
+def compressed(app: ASGIApp) -> ASGIApp:
+    return GZipMiddleware(app, minimum_size=512)
 
 
 def problem_response(problem: Problem) -> Response:
@@ -94,12 +99,17 @@ def create_app(
 ) -> Starlette:
     """The app; `send_in_background=False` leaves the outbox to whoever calls deliver_due."""
     engine = db.create_engine(config.database_url)
+    replica = db.create_engine(config.read_database_url) if config.read_database_url else None
     tokens = Tokens(config.secret_key)
     # Mail and webhooks: queued by the notifier inside each event's transaction, sent by the
     # sender this app runs in the background.
     sender = Sender(engine, config, clock)
     notifier = MailNotifier(config, tokens, clock, wake=sender.wake)
-    service = CommentService(engine, config, tokens, clock, notifier=notifier)
+    # Rate limits count in Redis when configured, else (and while Redis is down) the database.
+    limiter = ratelimit.create_rate_limiter(config, tokens)
+    service = CommentService(
+        engine, config, tokens, clock, notifier=notifier, read_engine=replica, limiter=limiter
+    )
     accounts = Accounts(engine, config, tokens, clock)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
@@ -115,7 +125,11 @@ def create_app(
             if sending is not None:
                 sender.stop()
                 await sending
+            await service.aclose()
+            limiter.close()
             engine.dispose()
+            if replica is not None:
+                replica.dispose()
 
     cors = {
         "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
@@ -131,18 +145,24 @@ def create_app(
     app = Starlette(
         routes=[
             *api.routes,
-            *feeds.routes,
             *mailroutes.routes,
             Route("/healthz", healthz),
             Route("/demo", demo),
             Route("/", home),
-            Mount("/admin", app=admin.create_admin(config, tokens, accounts, moderation)),
-            Mount("/static", CachedStaticFiles(directory=db.resource_dir("static")), name="static"),
+            # Compressed on the fly where bodies are big. Not the API: thread pages are
+            # compressed once when cached, and the rest is small; a compressing layer around
+            # the hottest route would cost more than everything else it does.
+            Mount("/feed", app=compressed(Router(feeds.routes))),
+            Mount(
+                "/admin", app=compressed(admin.create_admin(config, tokens, accounts, moderation))
+            ),
+            Mount(
+                "/static",
+                app=compressed(CachedStaticFiles(directory=db.resource_dir("static"))),
+                name="static",
+            ),
         ],
-        middleware=[
-            Middleware(GZipMiddleware, minimum_size=512),
-            Middleware(CORSMiddleware, **cors),
-        ],
+        middleware=[Middleware(CORSMiddleware, **cors)],
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,

@@ -68,20 +68,23 @@ def main(argv: list[str] | None = None) -> None:
     except settings.ConfigError as error:
         sys.exit(f"comments: {error}")
 
-    if args.command == "migrate":
-        db.migrate(db.create_engine(config.database_url), args.revision)
-        print(f"schema at {args.revision} on {db.redacted(config.database_url)}")
-    elif args.command == "moderator":
-        manage_moderators(config, args)
-    elif args.command == "privacy":
-        manage_privacy(config, args)
-    elif args.command in ("import", "export"):
-        try:
+    try:
+        if args.command == "migrate":
+            db.migrate(db.create_engine(config.database_url), args.revision)
+            print(f"schema at {args.revision} on {db.redacted(config.database_url)}")
+        elif args.command == "moderator":
+            manage_moderators(config, args)
+        elif args.command == "privacy":
+            manage_privacy(config, args)
+        elif args.command in ("import", "export"):
             import_or_export(config, args)
-        except CommandError as error:
-            sys.exit(f"comments: {error}")
-    else:
-        run_server(config, args.config, overrides)
+        else:
+            run_server(config, args.config, overrides)
+    except CommandError as error:
+        sys.exit(f"comments: {error}")
+    except db.DatabaseError as error:
+        # Unreachable, refused, no rights: the driver's own first line says which.
+        sys.exit(f"comments: {db.redacted(config.database_url)}: {db.reason(error)}")
 
 
 def migrated_engine(config: settings.Config) -> db.Engine:

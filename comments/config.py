@@ -18,7 +18,7 @@ from comments.models import BanAction, Moderation, Notify, SmtpSecurity
 
 PREFIX = "COMMENTS_"
 # Read by the test suite, not the server; tolerated so servers start inside a test run.
-IGNORED_VARIABLES = frozenset({"COMMENTS_TEST_DATABASE_URL"})
+IGNORED_VARIABLES = frozenset({"COMMENTS_TEST_DATABASE_URL", "COMMENTS_TEST_REDIS_URL"})
 SECRET_FILE = "secret.key"
 DATABASE_FILE = "comments.db"
 
@@ -31,6 +31,7 @@ class ConfigError(ValueError):
 class Config:
     data_dir: Path = Path("data")
     database_url: str = ""
+    read_database_url: str = ""  # a replica for thread pages, counts and feeds; "" = the primary
     secret_key: str = dataclasses.field(default="", repr=False)
     origins: tuple[str, ...] = ()
     moderation: Moderation = Moderation.POST
@@ -65,6 +66,8 @@ class Config:
     blocked_words: tuple[str, ...] = ()
     duplicate_window: int = 600
     ban_action: BanAction = BanAction.REJECT
+    # Where the rate limits count ("" = the database); may carry a password
+    redis_url: str = dataclasses.field(default="", repr=False)
 
     @property
     def site_hosts(self) -> tuple[str, ...]:
@@ -158,6 +161,13 @@ def _split(text: str | list) -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
+def _parse_redis_url(text: str) -> str:
+    url = text.strip()
+    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return url
+
+
 def _parse_database_url(text: str) -> str:
     """Accept URLs as hosting providers hand them out and choose the driver we ship."""
     url = text.strip()
@@ -172,6 +182,7 @@ def _parse_database_url(text: str) -> str:
 PARSERS: dict[str, Any] = {
     "data_dir": lambda text: Path(str(text)),
     "database_url": _parse_database_url,
+    "read_database_url": _parse_database_url,
     "secret_key": lambda text: str(text).strip() or _raise("must not be empty"),
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
     "moderation": lambda text: _parse_choice(Moderation, text),
@@ -207,6 +218,7 @@ PARSERS: dict[str, Any] = {
     "blocked_words": lambda text: tuple(word.lower() for word in _split(text)),
     "duplicate_window": lambda text: _parse_duration(str(text)),
     "ban_action": lambda text: _parse_choice(BanAction, text),
+    "redis_url": _parse_redis_url,
 }
 # Settings whose name in the Config differs (a property of the same name derives the value).
 FIELD_NAMES = {"public_url": "public_url_setting"}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import sqlalchemy
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -14,14 +17,22 @@ from sqlalchemy import Connection, Engine
 
 __all__ = [
     "Connection",
+    "DatabaseError",
     "Engine",
+    "PointReader",
     "after_commit",
+    "after_rollback",
     "create_engine",
     "migrate",
     "redacted",
     "rehearsal",
     "transaction",
 ]
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: see Writers
+    fcntl = None
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WRITER_LOCK = "comments.writer-lock"
@@ -33,17 +44,76 @@ def resource_dir(name: str) -> Path:
     return bundled if bundled.is_dir() else PACKAGE_DIR.parent / name
 
 
+# Connections per worker process: one for each thread of the pool requests run their database
+# work in (anyio's default limit is 40), so a busy worker never opens and closes connections.
+POOL_SIZE = 40
+
+
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
     return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+class Writers:
+    """The queue of an SQLite database's writers: one at a time in this process and, for a file,
+    one at a time among the processes that use it (the server's workers) too.
+
+    SQLite takes one writer at a time, and a writer that finds it busy sleeps in steps of up to
+    100 ms before trying again, while the lock may have been free for most of that time. The
+    threads of this process queue on a lock instead, and the processes on an flock of a file
+    beside the database, so the next writer starts the moment the last one committed (see
+    `transaction`). A writer waits for the flock as long as the one holding it writes, as it
+    would for SQLite's lock; a process that dies lets go of it. The flock only orders writers:
+    SQLite's own lock still keeps them apart, so without fcntl (Windows), or without the right
+    to create the file, the processes meet in SQLite's busy handler as before.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database}-writers.lock" if database and fcntl else None
+        self._file: int | None = None  # held by the writer whose turn it is
+
+    def acquire(self, timeout: float) -> bool:
+        """Take this process's turn, then the file's; False if this process's turn took longer
+        than `timeout` seconds."""
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        if self._path is None:
+            return True
+        try:
+            # Opened for each turn (a few microseconds): nothing to close when the engine goes,
+            # and a forked child never shares its parent's open file, hence its flock.
+            self._file = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            return True  # not ours to create (another user's directory): SQLite still decides
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except BaseException:
+            self._close()
+            self._threads.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        try:
+            self._close()  # closing the file lets go of its flock
+        finally:
+            self._threads.release()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            os.close(file)
+
+
 def _create_sqlite_engine(url: str) -> Engine:
     path = sqlalchemy.make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sqlalchemy.create_engine(url, connect_args={"timeout": 30})
+    engine = sqlalchemy.create_engine(
+        url, connect_args={"timeout": 30}, pool_size=POOL_SIZE, max_overflow=10
+    )
 
     @sqlalchemy.event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
@@ -56,10 +126,7 @@ def _create_sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    # SQLite takes one writer at a time, and a writer that finds it busy sleeps in steps of up to
-    # 100 ms before trying again. The threads of this process queue here instead, so the next
-    # one starts the moment the last one committed (see `transaction`).
-    writers = threading.Lock()
+    writers = Writers(path if path and path != ":memory:" else None)
 
     @sqlalchemy.event.listens_for(engine, "begin")
     def on_begin(connection):
@@ -78,6 +145,117 @@ def _create_sqlite_engine(url: str) -> Engine:
             raise
 
     return engine
+
+
+class PointReader:
+    """One-row reads awaited in the event loop, with no worker thread, pool or transaction.
+
+    A cached thread page costs one lookup of the thread's version. Through a worker thread, the
+    pool and a transaction, that lookup cost several times the rest of the request. Here it is
+    one statement on a connection of the reader's own, in autocommit: a statement is its own
+    snapshot, so it always sees the last commit of any worker or app server.
+    Statements are module-level constants, compiled for the dialect on first use.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._compiled: dict[sqlalchemy.Select, tuple[str, tuple[str, ...]]] = {}
+
+    @staticmethod
+    def for_engine(engine: Engine) -> PointReader:
+        if engine.dialect.name == "postgresql":
+            return PostgresReader(engine)
+        if engine.url.database not in (None, "", ":memory:"):
+            return SqliteReader(engine)
+        return PointReader(engine)
+
+    async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
+        """The first column of the first row, or None, like `Connection.scalar`."""
+        # The fallback (an in-memory database): the pool, from a worker thread.
+        return await asyncio.to_thread(self._scalar_from_pool, statement, parameters)
+
+    def _scalar_from_pool(self, statement: sqlalchemy.Select, parameters: dict) -> object:
+        with self.engine.connect() as conn:
+            return conn.scalar(statement, parameters)
+
+    def _compile(self, statement: sqlalchemy.Select) -> tuple[str, tuple[str, ...]]:
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            text = statement.compile(dialect=self.engine.dialect)
+            compiled = (text.string, tuple(text.positiontup or ()))
+            self._compiled[statement] = compiled
+        return compiled
+
+    async def aclose(self) -> None:
+        pass
+
+
+class SqliteReader(PointReader):
+    """A local file answers in microseconds, and under WAL a reader never waits for a writer,
+    so the statement runs right in the event loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        # A connection of the engine's (so set up as every other), kept out of the pool for good.
+        self._pooled = engine.raw_connection()
+        self._connection = self._pooled.driver_connection
+        self._connection.execute("PRAGMA query_only=ON")
+        self._connection.execute("PRAGMA busy_timeout=1000")
+        self._lock = threading.Lock()  # one event loop uses it, but test clients bring their own
+
+    async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
+        sql, names = self._compile(statement)
+        with self._lock:
+            row = self._connection.execute(sql, [parameters[name] for name in names]).fetchone()
+        return row[0] if row else None
+
+    async def aclose(self) -> None:
+        self._pooled.invalidate()  # closed, never handed out again read-only
+
+
+class PostgresReader(PointReader):
+    """One asynchronous psycopg connection per worker: a round trip, no thread, no pool ping.
+
+    Concurrent requests take turns on it, which costs less than a connection each. A broken
+    connection (the server restarted) is replaced once; if that fails too, the pool answers.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connection: psycopg.AsyncConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
+        sql, _ = self._compile(statement)
+        for attempt in range(2):
+            try:
+                connection = await self._connect()
+                cursor = await connection.execute(sql, parameters)
+                row = await cursor.fetchone()
+                return row[0] if row else None
+            except psycopg.OperationalError:
+                await self.aclose()
+                if attempt:
+                    return await super().scalar(statement, parameters)
+        raise AssertionError("unreachable")
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        loop = asyncio.get_running_loop()
+        if self._connection is None or self._connection.closed or self._loop is not loop:
+            self._connection = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True
+            )
+            self._loop = loop
+        return self._connection
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and self._loop is asyncio.get_running_loop():
+            await connection.close()
+        elif connection is not None:
+            connection.pgconn.finish()  # opened in an event loop that is gone
 
 
 @contextmanager
@@ -116,6 +294,23 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     (Outbox and mail: the notifier wakes the sender only when its messages are really there.)
     """
     sqlalchemy.event.listen(conn, "commit", lambda _conn: callback(), once=True)
+
+
+def after_rollback(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call `callback` if the connection's transaction rolls back; never if it commits.
+
+    (Rate limits in Redis: a post refused after it was counted gives its place back.)
+    """
+    sqlalchemy.event.listen(conn, "rollback", lambda _conn: callback(), once=True)
+
+
+DatabaseError = sqlalchemy.exc.DBAPIError
+
+
+def reason(error: DatabaseError) -> str:
+    """The driver's first line, without SQLAlchemy's statement and background link."""
+    lines = str(error.orig).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
 
 
 def redacted(url: str) -> str:

@@ -150,7 +150,7 @@ def is_current(request: Request, etag: str, updated: datetime) -> bool:
     return updated.replace(microsecond=0) <= since
 
 
-routes = [
-    Route("/feed/thread.atom", thread_feed, methods=["GET"]),
-    Route("/feed/recent.atom", recent_feed, methods=["GET"]),
+routes = [  # under /feed
+    Route("/thread.atom", thread_feed, methods=["GET"]),
+    Route("/recent.atom", recent_feed, methods=["GET"]),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Insert,
     bindparam,
     case,
     delete,
@@ -86,36 +87,56 @@ def get_thread(conn: Connection, site: str, uri: str) -> Thread | None:
     return _thread(row) if row else None
 
 
+# The hottest statement of all, run for every thread page served (by db.PointReader).
+THREAD_VERSION = select(threads.c.version).where(
+    threads.c.site == bindparam("site"), threads.c.uri == bindparam("uri")
+)
+
+
 def get_thread_by_id(conn: Connection, thread_id: int) -> Thread:
     return _thread(conn.execute(select(*THREAD_COLUMNS).where(threads.c.id == thread_id)).one())
 
 
-def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: datetime) -> Thread:
-    """The thread for (site, uri), created on its first comment and locked for this write.
+def _ensure_thread_statement(dialect_insert):
+    new = dialect_insert(threads).values(
+        site=bindparam("site"),
+        uri=bindparam("uri"),
+        title=bindparam("title"),
+        created=bindparam("created"),
+    )
+    # On a conflict the row is updated, hence locked, even when its title stays as it was.
+    title = case((threads.c.title == "", new.excluded.title), else_=threads.c.title)
+    return new.on_conflict_do_update(
+        index_elements=["site", "uri"], set_={"title": title}
+    ).returning(*THREAD_COLUMNS)
 
-    Locking before the new comment's foreign key check takes its share lock on the row avoids
-    two writers each holding a share lock and waiting for the other's (a deadlock).
+
+# Posting runs these for every comment: built once, they are compiled once (per dialect) too.
+ENSURE_THREAD = {
+    "postgresql": _ensure_thread_statement(postgresql.insert),
+    "sqlite": _ensure_thread_statement(sqlite.insert),
+}
+
+
+def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: datetime) -> Thread:
+    """The thread for (site, uri), created on its first comment and locked for this write; its
+    title is set if it had none.
+
+    One statement: on PostgreSQL, the upsert's update locks the row before the new comment's
+    foreign key check takes its share lock on it, which avoids two writers each holding a share
+    lock and waiting for the other's (a deadlock); another writer of the thread waits here until
+    this transaction ends. On SQLite, writers are one at a time anyway.
     """
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        dialect_insert(threads)
-        .values(site=site, uri=uri, title=title, created=now)
-        .on_conflict_do_nothing(index_elements=["site", "uri"])
-    )
-    thread = _thread(
-        conn.execute(
-            select(*THREAD_COLUMNS)
-            .where(threads.c.site == site, threads.c.uri == uri)
-            .with_for_update()
-        ).one()
-    )
-    if title and not thread.title:
-        conn.execute(update(threads).where(threads.c.id == thread.id).values(title=title))
-    return thread
+    row = conn.execute(
+        ENSURE_THREAD[conn.dialect.name],
+        {"site": site, "uri": uri, "title": title, "created": now},
+    ).one()
+    return _thread(row)
 
 
 def refresh_thread(conn: Connection, thread_id: int) -> None:
-    """After any write in a thread: bump its version and recount its visible comments.
+    """After a write in a thread other than a new comment (see count_new_comment): bump its
+    version and recount its visible comments.
 
     The row lock comes first so that, on PostgreSQL, the recount runs in a snapshot taken after
     every earlier writer of this thread committed; counting inside the UPDATE that waited for the
@@ -133,6 +154,74 @@ def refresh_thread(conn: Connection, thread_id: int) -> None:
         .where(threads.c.id == thread_id)
         .values(version=threads.c.version + 1, comment_count=visible)
     )
+
+
+COUNT_NEW_COMMENT = (
+    update(threads)
+    .where(threads.c.id == bindparam("b_thread_id"))
+    .values(
+        version=threads.c.version + 1,
+        comment_count=threads.c.comment_count + bindparam("b_visible"),
+    )
+    .returning(*THREAD_COLUMNS)
+)
+
+
+def count_new_comment(conn: Connection, thread_id: int, is_visible: bool) -> Thread:
+    """After a new comment in a thread locked by ensure_thread: bump the thread's version and,
+    if the comment is visible, its count; the thread as it is now.
+
+    refresh_thread's recount would cost a scan of the whole thread on every post. Adding one is
+    as exact: the row has been locked since ensure_thread, so no other writer of the thread
+    committed in between, and the count was right before this comment.
+    """
+    row = conn.execute(
+        COUNT_NEW_COMMENT, {"b_thread_id": thread_id, "b_visible": int(is_visible)}
+    ).one()
+    return _thread(row)
+
+
+# A new comment's columns; a top-level comment is its own root, a reply has its parent's.
+NEW_COMMENT_COLUMNS = (
+    "thread_id",
+    "author",
+    "email",
+    "website",
+    "text",
+    "html",
+    "status",
+    "created",
+    "ip_hash",
+    "avatar",
+    "held_reason",
+    "notify",
+)
+# The values come with each execution, as parameters: nothing to build per call.
+INSERT_REPLY = insert(comments).returning(*comments.c)
+
+
+def _insert_top_level(next_id) -> Insert:
+    """INSERT ... SELECT with the id chosen in the statement itself, so root_id can repeat it;
+    `next_id` selects what the database would give the row."""
+    new = next_id.subquery("new")
+    values = [bindparam(name, type_=comments.c[name].type) for name in NEW_COMMENT_COLUMNS]
+    return (
+        insert(comments)
+        .from_select(["id", "root_id", *NEW_COMMENT_COLUMNS], select(new.c.id, new.c.id, *values))
+        .returning(*comments.c)
+    )
+
+
+INSERT_TOP_LEVEL = {
+    "postgresql": _insert_top_level(
+        select(func.nextval(func.pg_get_serial_sequence("comments", "id")).label("id"))
+    ),
+    # What SQLite picks itself for an INTEGER PRIMARY KEY without AUTOINCREMENT; writers are
+    # one at a time, so no other one can take it in between.
+    "sqlite": _insert_top_level(
+        select((func.coalesce(func.max(comments.c.id), 0) + 1).label("id"))
+    ),
+}
 
 
 def insert_comment(
@@ -154,8 +243,6 @@ def insert_comment(
 ) -> Comment:
     values = dict(
         thread_id=thread_id,
-        parent_id=parent.id if parent else None,
-        root_id=parent.root_id if parent else 0,
         author=author,
         email=email,
         website=website,
@@ -168,20 +255,20 @@ def insert_comment(
         held_reason=held_reason,
         notify=notify,
     )
-    row = conn.execute(insert(comments).values(**values).returning(*comments.c)).one()
     if parent is None:
-        # A top-level comment is its own root; its id exists only now.
-        row = conn.execute(
-            update(comments)
-            .where(comments.c.id == row.id)
-            .values(root_id=row.id)
-            .returning(*comments.c)
-        ).one()
+        # A top-level comment is its own root: one statement picks its id and uses it twice.
+        row = conn.execute(INSERT_TOP_LEVEL[conn.dialect.name], values).one()
+    else:
+        values.update(parent_id=parent.id, root_id=parent.root_id)
+        row = conn.execute(INSERT_REPLY, values).one()
     return _comment(row)
 
 
+GET_COMMENT = select(comments).where(comments.c.id == bindparam("comment_id"))
+
+
 def get_comment(conn: Connection, comment_id: int) -> Comment | None:
-    row = conn.execute(select(comments).where(comments.c.id == comment_id)).first()
+    row = conn.execute(GET_COMMENT, {"comment_id": comment_id}).first()
     return _comment(row) if row else None
 
 
@@ -261,6 +348,22 @@ def recent_comments(
         select(func.count(), func.min(comments.c.created)).where(*where)
     ).one()
     return count, first
+
+
+# The first key of PostgreSQL's two-key advisory locks that stand for an address ("cm").
+ADDRESS_LOCK_CLASS = 0x636D
+
+
+def lock_address(conn: Connection, ip_hash: str) -> None:
+    """Make this address's other writers wait until this transaction ends (PostgreSQL).
+
+    Their rate count then runs after this one's comment is committed and sees it. On SQLite,
+    writers are one at a time already (BEGIN IMMEDIATE).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    key = int(ip_hash[:8], 16) - 2**31  # a signed 32-bit int; a rare clash only adds a wait
+    conn.execute(select(func.pg_advisory_xact_lock(ADDRESS_LOCK_CLASS, key)))
 
 
 # Moderation
@@ -519,16 +622,22 @@ def add_ban(
     return _ban(row)
 
 
+def _active_ban_statement(*, by_email: bool):
+    who = bans.c.ip_hash == bindparam("ip_hash")
+    if by_email:
+        who = who | (bans.c.email == bindparam("email"))
+    in_force = bans.c.expires.is_(None) | (bans.c.expires > bindparam("now"))
+    return select(bans).where(who, bans.c.lifted.is_(None), in_force).limit(1)
+
+
+# Run for every new comment, so built once: {by email too: statement}.
+ACTIVE_BAN = {by_email: _active_ban_statement(by_email=by_email) for by_email in (False, True)}
+
+
 def active_ban(conn: Connection, email: str | None, ip_hash: str, now: datetime) -> Ban | None:
     """A ban in force against this email or address, if any."""
-    who = bans.c.ip_hash == ip_hash
-    if email:
-        who = who | (bans.c.email == email.lower())
-    row = conn.execute(
-        select(bans)
-        .where(who, bans.c.lifted.is_(None), (bans.c.expires.is_(None)) | (bans.c.expires > now))
-        .limit(1)
-    ).first()
+    parameters = {"ip_hash": ip_hash, "now": now, "email": email.lower() if email else None}
+    row = conn.execute(ACTIVE_BAN[bool(email)], parameters).first()
     return _ban(row) if row else None
 
 
@@ -554,23 +663,43 @@ def lift_ban(conn: Connection, ban_id: int, now: datetime) -> Ban | None:
 # Defenses in the posting path
 
 
+def _same_text_statement(*, by_email: bool):
+    # Each side of the OR has its index (ix_comments_ip_created, ix_comments_email_lower).
+    who = comments.c.ip_hash == bindparam("ip_hash")
+    if by_email:
+        who = who | (func.lower(comments.c.email) == bindparam("email"))
+    recent = comments.c.created >= bindparam("since"), comments.c.text == bindparam("text")
+    return select(exists().where(who, *recent))
+
+
+def _has_approved_statement(*, by_email: bool):
+    if by_email:
+        who = func.lower(comments.c.email) == bindparam("email")  # ix_comments_email_lower
+    else:
+        who = comments.c.ip_hash == bindparam("ip_hash")
+    return select(exists().where(who, comments.c.status == Status.APPROVED))
+
+
+# The defenses in the posting path, built once: {by email: statement}.
+SAME_TEXT_SINCE = {by_email: _same_text_statement(by_email=by_email) for by_email in (False, True)}
+HAS_APPROVED_COMMENT = {
+    by_email: _has_approved_statement(by_email=by_email) for by_email in (False, True)
+}
+
+
 def has_same_text_since(
     conn: Connection, text: str, email: str | None, ip_hash: str, since: datetime
 ) -> bool:
-    who = comments.c.ip_hash == ip_hash
+    parameters = {"ip_hash": ip_hash, "since": since, "text": text}
     if email:
-        who = who | (func.lower(comments.c.email) == email.lower())
-    return conn.execute(
-        select(exists().where(who, comments.c.created >= since, comments.c.text == text))
-    ).scalar_one()
+        parameters["email"] = email.lower()
+    return conn.execute(SAME_TEXT_SINCE[bool(email)], parameters).scalar_one()
 
 
 def has_approved_comment(conn: Connection, email: str | None, ip_hash: str) -> bool:
     """Whether this commenter (by email, else by address hash) was ever approved."""
-    who = func.lower(comments.c.email) == email.lower() if email else comments.c.ip_hash == ip_hash
-    return conn.execute(
-        select(exists().where(who, comments.c.status == Status.APPROVED))
-    ).scalar_one()
+    parameters = {"email": email.lower()} if email else {"ip_hash": ip_hash}
+    return conn.execute(HAS_APPROVED_COMMENT[bool(email)], parameters).scalar_one()
 
 
 # Privacy

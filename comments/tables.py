@@ -17,6 +17,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
 )
 
 
@@ -103,9 +104,13 @@ comments = Table(
     Index("ix_comments_thread_root", "thread_id", "root_id", "status"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "created", "id"),
     Index("ix_comments_ip_created", "ip_hash", "created"),
-    Index("ix_comments_email", "email"),
     Index("ix_comments_status_created", "status", "created"),
+    Index("ix_comments_thread_created", "thread_id", "created"),  # the thread's rate limit
+    Index("ix_comments_parent", "parent_id"),  # replies of a comment; the foreign key's check
 )
+# Emails are compared in lower case (the duplicate and trusted-commenter checks, privacy).
+# SQLAlchemy cannot reflect an expression index on SQLite: see migration 0005.
+Index("ix_comments_email_lower", func.lower(comments.c.email), comments.c.created)
 
 moderators = Table(
     "moderators",

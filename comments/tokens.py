@@ -51,6 +51,8 @@ class Tokens:
         self._csrf_key = hmac.digest(secret_key.encode(), b"comments.csrf", "sha256")
         self._ip_key = hmac.digest(secret_key.encode(), b"comments.ip-hash", "sha256")
         self._avatar_key = hmac.digest(secret_key.encode(), b"comments.avatar", "sha256")
+        namespace = hmac.new(secret_key.encode(), b"comments.namespace", "sha256")
+        self._namespace = namespace.hexdigest()[:12]
 
     def sign_edit(self, claim: EditClaim) -> str:
         return self._edit.dumps([claim.comment_id, claim.text_hash, int(claim.expires.timestamp())])
@@ -78,6 +80,10 @@ class Tokens:
     def avatar(self, *identity: str) -> str:
         """A keyed hash to draw an identicon from; the email cannot be recovered from it."""
         return hmac.new(self._avatar_key, "\0".join(identity).encode(), "sha256").hexdigest()[:16]
+
+    def namespace(self) -> str:
+        """A short keyed name of this installation: keeps its keys apart in a shared Redis."""
+        return self._namespace
 
     def sign(self, purpose: Purpose, payload: dict[str, Any], expires: datetime) -> str:
         """A URL-safe token carrying `payload` for one purpose until `expires`."""

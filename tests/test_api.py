@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
-from comments import validate
+import pytest
+import sqlalchemy
+
+from comments import db, validate
+from comments.tables import threads
 from tests.helpers import ORIGIN, assert_problem, post
 
 
@@ -170,6 +174,63 @@ def test_thread_responses_are_compressed(client):
         post(client, f"comment number {index} with some text to make the page big enough")
     response = client.get("/api/threads", params={"uri": "/post/"})
     assert response.headers["content-encoding"] == "gzip"
+
+
+def test_a_304_varies_like_its_200_and_gzip_can_be_refused(client):
+    post(client, "one")
+    first = client.get("/api/threads", params={"uri": "/post/"})
+    again = client.get(
+        "/api/threads", params={"uri": "/post/"}, headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert again.headers["vary"] == first.headers["vary"] == "Accept-Encoding, Origin"
+    for refusal in ("gzip;q=0", "gzip; q=0.0, identity", "br, gzip;q=0.000"):
+        plain = client.get(
+            "/api/threads", params={"uri": "/post/"}, headers={"Accept-Encoding": refusal}
+        )
+        assert "content-encoding" not in plain.headers, refusal
+    for accepted in ("gzip", "deflate, gzip;q=0.5", "GZIP;q=1"):
+        zipped = client.get(
+            "/api/threads", params={"uri": "/post/"}, headers={"Accept-Encoding": accepted}
+        )
+        assert zipped.headers["content-encoding"] == "gzip", accepted
+
+
+def test_other_responses_are_compressed_where_they_are_big(client):
+    for index in range(30):
+        post(client, f"comment number {index} with some text to make the feed big enough")
+    gzip = {"Accept-Encoding": "gzip"}
+    for path in ("/static/embed.js", "/feed/recent.atom", "/admin/sign-in"):
+        response = client.get(path, headers=gzip)
+        assert response.status_code == 200, path
+        assert response.headers["content-encoding"] == "gzip", path
+    small = client.post("/api/counts", json={"uris": ["/post/"]}, headers=gzip)
+    assert "content-encoding" not in small.headers
+
+
+def test_thread_pages_and_counts_come_from_the_read_replica(make_client, fresh_database, request):
+    backend = request.node.callspec.params["migrated_url"]
+    replica_url = fresh_database(backend)
+    engine = db.create_engine(replica_url)
+    db.migrate(engine)
+    client = make_client(READ_DATABASE_URL=replica_url)
+    post(client, "written to the primary")
+    # The replica has not caught up (here: never will): readers see the thread as it is there.
+    assert thread(client)["comments"] == []
+    counts = client.post("/api/counts", json={"uris": ["/post/"]}).json()["counts"]
+    assert counts == {"/post/": 0}
+    with engine.begin() as conn:  # replication arrives
+        conn.execute(
+            sqlalchemy.insert(threads).values(
+                site="blog.example", uri="/post/", version=7, created=datetime.now(UTC)
+            )
+        )
+    engine.dispose()
+    page = client.get("/api/threads", params={"uri": "/post/"})
+    assert page.headers["etag"] == '"t7"'  # the ETag comes from where the page comes from
+    # Writes and their checks still go to the primary.
+    reply = post(client, "a reply", parent=post(client, "parent")["id"])
+    assert reply["parent"] is not None
 
 
 @pytest.mark.parametrize(

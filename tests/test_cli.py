@@ -93,6 +93,22 @@ def test_bad_setting_stops_with_one_line(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("command", [["moderator", "list"], ["export"], ["serve"]])
+def test_an_unreachable_database_stops_with_one_line(tmp_path, command):
+    url = f"postgresql://comments:secret@127.0.0.1:{free_port()}/comments"
+    result = subprocess.run(
+        [sys.executable, "-m", "comments", *command],
+        env=environment(tmp_path, COMMENTS_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("comments: postgresql+psycopg://comments:***@127.0.0.1:")
+    assert "Connection refused" in line and "secret" not in line
+
+
 def test_migrate_command(tmp_path):
     env = environment(tmp_path)
     result = subprocess.run(

@@ -31,6 +31,14 @@ def test_secret_is_not_in_repr(tmp_path):
     assert "hunter2" not in repr(config)
 
 
+def test_redis_url_is_optional_and_kept_out_of_repr(tmp_path):
+    assert load({"COMMENTS_DATA_DIR": str(tmp_path)}).redis_url == ""
+    url = "redis://:hunter2@cache.internal:6379/1"
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_REDIS_URL": url})
+    assert config.redis_url == url
+    assert "hunter2" not in repr(config)
+
+
 def test_environment_values_are_parsed(tmp_path):
     config = load(
         {
@@ -43,6 +51,7 @@ def test_environment_values_are_parsed(tmp_path):
             "COMMENTS_PORT": "9000",
             "COMMENTS_WORKERS": "4",
             "COMMENTS_TEST_DATABASE_URL": "ignored by the server",
+            "COMMENTS_TEST_REDIS_URL": "ignored too",
             "PATH": "/usr/bin",
         }
     )
@@ -98,6 +107,7 @@ def test_toml_file_then_environment_then_overrides(tmp_path):
         ({"COMMENTS_TRUSTED_PROXIES": "proxy"}, "COMMENTS_TRUSTED_PROXIES: invalid value"),
         ({"COMMENTS_SECRET_KEY": "  "}, "COMMENTS_SECRET_KEY: invalid value"),
         ({"COMMENTS_MAX_LENGTH": "0"}, "COMMENTS_MAX_LENGTH: invalid value"),
+        ({"COMMENTS_REDIS_URL": "cache.internal:6379"}, "COMMENTS_REDIS_URL: invalid value"),
     ],
 )
 def test_bad_settings_stop_with_one_line_naming_them(tmp_path, environ, message):

@@ -29,6 +29,7 @@ WALLS = {
     "markdownify": {"foreign"},
     "sqlite3": {"foreign"},  # Isso's database is a file we read, not our database
     "tqdm": {"cli"},
+    "redis": {"ratelimit"},
 }
 
 

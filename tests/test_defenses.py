@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy
 
 from comments.models import Action
 from tests.helpers import assert_problem, post
@@ -161,3 +162,37 @@ def test_moderation_mode_per_site(make_client):
         == "pre"
     )
     assert client.get("/api/config").json()["moderation"] == "post"
+
+
+def test_every_check_of_a_new_comment_searches_an_index(make_client):
+    """The checks run inside the write transaction: none may read a whole table (the site's)."""
+    client = make_client(
+        rate_limit="10", thread_rate_limit="30", duplicate_window="10m", moderation="trusted"
+    )
+    post(client, "first", email="a@example.org")
+    engine = client.app.state.service.engine
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        post(client, "second", email="A@example.org")
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    # The checks are the SELECTs. (SQLite's plan of an INSERT lists foreign key bookkeeping,
+    # a scan that runs only while a constraint is violated.)
+    statements = [(s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT")]
+    assert len(statements) >= 4  # ban, duplicate, trusted commenter, rate limits
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            if conn.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plan = "\n".join(str(row[-1]) for row in rows)
+                assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), (statement, plan)
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                rows = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+                plan = "\n".join(row[0] for row in rows)
+                assert "Seq Scan" not in plan, (statement, plan)

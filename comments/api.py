@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -258,7 +259,13 @@ async def post_counts(request: Request) -> Response:
 
 async def post_preview(request: Request) -> Response:
     text = validate.preview(await json_body(request), config(request).max_length)
-    return JSONResponse({"html": await run_in_threadpool(render_markdown, text)})
+    # Previews are free to ask for and can cost half a second of CPU each (the worst texts at
+    # the longest length): they queue for a few threads of their own, so a flood of them delays
+    # other previews, never the reads and posts that share the thread pool.
+    html = await anyio.to_thread.run_sync(
+        render_markdown, text, limiter=request.app.state.preview_threads
+    )
+    return JSONResponse({"html": html})
 
 
 async def get_config(request: Request) -> Response:

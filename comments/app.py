@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,6 +38,8 @@ from comments.tokens import Tokens
 log = logging.getLogger("comments")
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+# Threads per worker that may render previews at once (see api.post_preview).
+PREVIEW_THREADS = 2
 
 
 class CachedStaticFiles(StaticFiles):
@@ -174,6 +177,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.service = service
     app.state.page_cache = PageCache()
+    app.state.preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
     app.state.accounts = accounts
     app.state.moderation = moderation
     app.state.sender = sender

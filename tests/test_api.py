@@ -562,6 +562,38 @@ def test_counts_in_one_request(client):
     assert_problem(client.post("/api/counts", json={"uris": "/a/"}), 422, "field_invalid", "uris")
 
 
+def test_previews_render_two_at_a_time(client, monkeypatch):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from comments import api
+
+    rendering, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_render(text: str) -> str:
+        nonlocal rendering, most
+        with lock:
+            rendering += 1
+            most = max(most, rendering)
+        time.sleep(0.2)
+        with lock:
+            rendering -= 1
+        return text
+
+    monkeypatch.setattr(api, "render_markdown", slow_render)
+
+    def preview(index: int) -> int:
+        return client.post("/api/preview", json={"text": f"t{index}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(preview, range(6))) == [200] * 6
+    assert most == 2
+    # Meanwhile reads are not held up by the previews' queue.
+    assert client.get("/api/threads", params={"uri": "/post/"}).status_code == 200
+
+
 def test_preview_is_what_a_post_shows(client):
     text = "Hi <script>alert(1)</script> **there** https://example.org"
     preview = client.post("/api/preview", json={"text": text})

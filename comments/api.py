@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import orjson
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from comments import validate
 from comments.config import Config
 from comments.errors import Problem
-from comments.models import Comment, Edited, Node, Status, ThreadPage
+from comments.models import Comment, Cursor, Edited, Node, Sort, Status, ThreadPage
 from comments.openapi import openapi_document
 from comments.pagecache import PageCache
 from comments.sanitize import render_markdown
@@ -162,7 +163,7 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
 
 
 async def get_thread(request: Request) -> Response:
-    uri, sort, limit, after = validate.thread_query(dict(request.query_params))
+    uri, sort, limit, after = thread_query(request.scope["query_string"])
     site = site_of(request)
     # The thread's version decides everything: a 304, a page from this process's cache, or
     # (after a write anywhere, by any worker) a fresh read of the comment rows.
@@ -183,6 +184,13 @@ async def get_thread(request: Request) -> Response:
     if accepts_gzip(request.headers.get("accept-encoding", "")):
         return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return Response(page.body, headers=headers)
+
+
+@functools.lru_cache(maxsize=4096)
+def thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
+    """The validated query of a thread page, remembered: the same few query strings ask for
+    nearly every page served, and parsing them again cost more than serving the cached page."""
+    return validate.thread_query(dict(parse_qsl(query_string.decode("latin-1"), True)))
 
 
 def cache_headers(etag: str) -> dict[str, str]:

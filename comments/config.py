@@ -168,6 +168,17 @@ def _parse_redis_url(text: str) -> str:
     return url
 
 
+SECRET_SETTINGS = {"secret_key", "smtp_password", "webhook_secret"}
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def shown(key: str, value: Any) -> Any:
+    """A setting's value fit for an error message: secrets hidden, passwords in URLs masked."""
+    if key in SECRET_SETTINGS:
+        return "***"
+    return URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
 def _parse_database_url(text: str) -> str:
     """Accept URLs as hosting providers hand them out and choose the driver we ship."""
     url = text.strip()
@@ -258,7 +269,7 @@ def load(
         try:
             values[key] = PARSERS[key](value if isinstance(value, list | dict) else str(value))
         except ValueError as error:
-            raise ConfigError(f"{source}: invalid value {value!r}: {error}") from None
+            raise ConfigError(f"{source}: invalid value {shown(key, value)!r}: {error}") from None
 
     # Mail and webhooks: settings that only work together.
     if values.get("smtp_host") and not values.get("mail_from"):

@@ -117,6 +117,26 @@ def test_bad_settings_stop_with_one_line_naming_them(tmp_path, environ, message)
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        (
+            {"COMMENTS_DATABASE_URL": "mysql://comments:hunter2@db/comments"},
+            "COMMENTS_DATABASE_URL: invalid value 'mysql://comments:***@db/comments'",
+        ),
+        (
+            {"COMMENTS_REDIS_URL": "cache://:hunter2@cache.internal:6379"},
+            "COMMENTS_REDIS_URL: invalid value 'cache://:***@cache.internal:6379'",
+        ),
+    ],
+)
+def test_bad_settings_never_echo_a_password(tmp_path, environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load({"COMMENTS_DATA_DIR": str(tmp_path), **environ})
+    assert str(caught.value).startswith(message)
+    assert "hunter2" not in str(caught.value)
+
+
 def test_bad_toml_names_the_file_and_key(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("colour = 'blue'\n")

@@ -76,6 +76,22 @@ def _comment(row) -> Comment:
     return Comment(**values)
 
 
+def _insert_for(conn: Connection):
+    """The dialect's insert, which has ON CONFLICT (each dialect spells it in its own module)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _insert_unless_there(conn: Connection, table, key: list[str], **values) -> bool:
+    """Insert the row unless one with the same `key` is there: whether it was inserted."""
+    inserted = conn.execute(
+        _insert_for(conn)(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(table.c[key[0]])
+    ).first()
+    return inserted is not None
+
+
 def ping(conn: Connection) -> None:
     conn.execute(select(1))
 
@@ -562,14 +578,15 @@ def add_report(
     conn: Connection, comment_id: int, reporter: str, reason: str, now: datetime
 ) -> bool:
     """Record a reader's report; False when this reader already reported this comment."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = conn.execute(
-        dialect_insert(reports)
-        .values(comment_id=comment_id, reporter=reporter, reason=reason, created=now)
-        .on_conflict_do_nothing(index_elements=["comment_id", "reporter"])
-        .returning(reports.c.id)
-    ).first()
-    return inserted is not None
+    return _insert_unless_there(
+        conn,
+        reports,
+        ["comment_id", "reporter"],
+        comment_id=comment_id,
+        reporter=reporter,
+        reason=reason,
+        created=now,
+    )
 
 
 def open_report_count(conn: Connection, comment_id: int) -> int:
@@ -951,14 +968,7 @@ def forget_mail_to(conn: Connection, email: str) -> None:
 
 def use_link(conn: Connection, digest: str, now: datetime) -> bool:
     """Remember a one-time link as used; False when it was used already."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = conn.execute(
-        dialect_insert(used_links)
-        .values(digest=digest, used=now)
-        .on_conflict_do_nothing(index_elements=["digest"])
-        .returning(used_links.c.digest)
-    ).first()
-    return inserted is not None
+    return _insert_unless_there(conn, used_links, ["digest"], digest=digest, used=now)
 
 
 def link_used_at(conn: Connection, digest: str) -> datetime | None:
@@ -979,8 +989,7 @@ def prune_used_links(conn: Connection, used_before: datetime) -> None:
 
 def confirm_email(conn: Connection, email: str, now: datetime) -> None:
     """The owner of the address wants reply notifications (again)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(confirmed_emails).values(email=email.lower(), confirmed=now)
+    statement = _insert_for(conn)(confirmed_emails).values(email=email.lower(), confirmed=now)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["email"], set_={"confirmed": now, "unsubscribed": None}
@@ -1002,8 +1011,7 @@ def ask_confirmation(conn: Connection, email: str, now: datetime, last_before: d
     True when the link should go out. One statement, so two comments posted at once by the same
     address send one link.
     """
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(confirmation_requests).values(email=email.lower(), sent=now)
+    statement = _insert_for(conn)(confirmation_requests).values(email=email.lower(), sent=now)
     asked = conn.execute(
         statement.on_conflict_do_update(
             index_elements=["email"],
@@ -1020,21 +1028,12 @@ def prune_confirmation_requests(conn: Connection, sent_before: datetime) -> None
 
 def note_reply_notice(conn: Connection, comment_id: int, now: datetime) -> bool:
     """Remember that a reply was announced; False when it was announced before."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = conn.execute(
-        dialect_insert(reply_notices)
-        .values(comment_id=comment_id, queued=now)
-        .on_conflict_do_nothing(index_elements=["comment_id"])
-        .returning(reply_notices.c.comment_id)
-    ).first()
-    return inserted is not None
+    return _insert_unless_there(
+        conn, reply_notices, ["comment_id"], comment_id=comment_id, queued=now
+    )
 
 
 # Import and export (comments/importer.py, comments/backup.py, comments/feeds.py)
-
-
-def _insert_for(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def import_thread(

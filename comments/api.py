@@ -167,8 +167,8 @@ async def get_thread(request: Request) -> Response:
     site = site_of(request)
     # The thread's version decides everything: a 304, a page from this process's cache, or
     # (after a write anywhere, by any worker) a fresh read of the comment rows.
-    comments = service(request)
-    version = await comments.version_of(site, uri)
+    comment_service = service(request)
+    version = await comment_service.version_of(site, uri)
     etag = f'"t{version}"'
     if etag in ETAGS.findall(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=cache_headers(etag))
@@ -176,7 +176,7 @@ async def get_thread(request: Request) -> Response:
     key = (site, uri, sort, limit, after)
     page = cache.get(key)
     if page is None or page.version != version:
-        fresh = await run_in_threadpool(comments.read_thread, site, uri, sort, limit, after)
+        fresh = await run_in_threadpool(comment_service.read_thread, site, uri, sort, limit, after)
         version = fresh.thread.version if fresh.thread else 0
         page = cache.put(key, version, orjson.dumps(page_json(fresh)))
         etag = f'"t{version}"'
@@ -208,8 +208,10 @@ def accepts_gzip(accept_encoding: str) -> bool:
     for coding in accept_encoding.split(","):
         name, _, weight = coding.partition(";")
         if name.strip() == "gzip":
-            quality = weight.strip().removeprefix("q=").strip() or "1"
-            return quality.replace("0", "").strip(".") != ""
+            try:
+                return float(weight.strip().removeprefix("q=") or 1) > 0
+            except ValueError:
+                return True  # a weight we cannot read refuses nothing
     return False
 
 

@@ -237,7 +237,7 @@ class PostgresReader(PointReader):
 
     async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
         sql, _ = self._compile(statement)
-        for attempt in range(2):
+        for _ in range(2):  # the connection, then a new one if it broke
             try:
                 connection = await self._connect()
                 cursor = await connection.execute(sql, parameters)
@@ -245,9 +245,7 @@ class PostgresReader(PointReader):
                 return row[0] if row else None
             except psycopg.OperationalError:
                 await self.aclose()
-                if attempt:
-                    return await super().scalar(statement, parameters)
-        raise AssertionError("unreachable")
+        return await super().scalar(statement, parameters)
 
     async def _connect(self) -> psycopg.AsyncConnection:
         loop = asyncio.get_running_loop()

@@ -74,17 +74,17 @@ class DatabaseRateLimiter:
         # Without it, two posts from one address into two threads (two different row locks)
         # could both count limit - 1 on PostgreSQL and both go in.
         store.lock_address(conn, ip_hash)
-        count, first = store.recent_comments(conn, now - RATE_WINDOW, ip_hash=ip_hash)
-        if count >= limit and first is not None:
-            raise rate_limited(ADDRESS_BUSY, first, now)
+        self._check(conn, limit, now, ADDRESS_BUSY, ip_hash=ip_hash)
 
     def check_thread(self, conn: Connection, thread_id: int, limit: int, now: datetime) -> None:
         # Exact as it is: the caller holds the thread's row lock (store.ensure_thread).
-        if not limit:
-            return
-        count, first = store.recent_comments(conn, now - RATE_WINDOW, thread_id=thread_id)
+        if limit:
+            self._check(conn, limit, now, THREAD_BUSY, thread_id=thread_id)
+
+    def _check(self, conn: Connection, limit: int, now: datetime, why: str, **who) -> None:
+        count, first = store.recent_comments(conn, now - RATE_WINDOW, **who)
         if count >= limit and first is not None:
-            raise rate_limited(THREAD_BUSY, first, now)
+            raise rate_limited(why, first, now)
 
     def close(self) -> None:
         pass

@@ -59,13 +59,13 @@ def write_thread(
 ) -> int:
     start = datetime.fromtimestamp(thread.entries[0].created, UTC)
     with transaction(engine, write=True) as conn:
-        row = store.ensure_thread(conn, host, thread.uri, thread.title, start)
+        row = store.threads.ensure_thread(conn, host, thread.uri, thread.title, start)
         written = []
         for entry, html in zip(thread.entries, htmls, strict=True):
             ip_hash = tokens.hash_ip(ip_of(entry))
             author = entry.author
             written.append(
-                store.insert_comment(
+                store.threads.insert_comment(
                     conn,
                     thread_id=row.id,
                     parent=written[entry.parent] if entry.parent is not None else None,
@@ -80,7 +80,7 @@ def write_thread(
                     avatar=tokens.avatar(author.email or author.name or ip_hash),
                 )
             )
-        store.refresh_thread(conn, row.id)
+        store.threads.refresh_thread(conn, row.id)
     return len(written)
 
 

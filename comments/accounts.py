@@ -47,18 +47,18 @@ class Accounts:
         """Create a moderator (or find one) and return a one-time link to choose a password."""
         email = email.strip().lower()
         with transaction(self.engine, write=True) as conn:
-            moderator = store.get_moderator_by_email(conn, email) or store.add_moderator(
-                conn, email, self.clock()
-            )
+            moderator = store.accounts.get_moderator_by_email(
+                conn, email
+            ) or store.accounts.add_moderator(conn, email, self.clock())
         return self.sign_in_link(moderator)
 
     def list(self) -> list[Moderator]:
         with transaction(self.engine) as conn:
-            return store.list_moderators(conn)
+            return store.accounts.list_moderators(conn)
 
     def remove(self, email: str) -> bool:
         with transaction(self.engine, write=True) as conn:
-            return store.remove_moderator(conn, email.strip().lower())
+            return store.accounts.remove_moderator(conn, email.strip().lower())
 
     def sign_in_link(self, moderator: Moderator) -> str:
         token = self.tokens.sign(
@@ -74,7 +74,7 @@ class Accounts:
         """The moderator a sign-in link was made for, while it is unused and unexpired."""
         claim = self.tokens.read(Purpose.SIGN_IN, token, self.clock())
         with transaction(self.engine) as conn:
-            moderator = store.get_moderator(conn, claim["m"]) if claim else None
+            moderator = store.accounts.get_moderator(conn, claim["m"]) if claim else None
         # Choosing a password bumps the epoch, so a used link stops working.
         if moderator is None or claim is None or claim.get("e") != moderator.session_epoch:
             raise Problem("link_invalid", "This link is invalid, used or expired.")
@@ -90,7 +90,7 @@ class Accounts:
             )
         hashed = self.hasher.hash(password)
         with transaction(self.engine, write=True) as conn:
-            return store.set_password(conn, moderator.id, hashed)
+            return store.accounts.set_password(conn, moderator.id, hashed)
 
     def authenticate(self, email: str, password: str, ip_hash: str) -> Moderator:
         """The moderator with this email and password; throttled against guessing."""
@@ -98,7 +98,9 @@ class Accounts:
         now = self.clock()
         keys = (f"email:{email}", f"ip:{ip_hash}")
         with transaction(self.engine, write=True) as conn:
-            failures = max(store.count_failures(conn, key, now - THROTTLE_WINDOW) for key in keys)
+            failures = max(
+                store.accounts.count_failures(conn, key, now - THROTTLE_WINDOW) for key in keys
+            )
             if failures >= THROTTLE_FAILURES:
                 minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
                 raise Problem(
@@ -106,14 +108,14 @@ class Accounts:
                     f"Too many failed sign-ins; try again in {minutes} minutes.",
                     headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))},
                 )
-            moderator = store.get_moderator_by_email(conn, email)
+            moderator = store.accounts.get_moderator_by_email(conn, email)
         if moderator is not None and self._verify(moderator, password):
             with transaction(self.engine, write=True) as conn:
-                store.signed_in(conn, moderator.id, now)
+                store.accounts.signed_in(conn, moderator.id, now)
             return moderator
         with transaction(self.engine, write=True) as conn:
             for key in keys:
-                store.add_failure(conn, key, now)
+                store.accounts.add_failure(conn, key, now)
         raise Problem("sign_in_failed", "Wrong email or password.")
 
     def _verify(self, moderator: Moderator, password: str) -> bool:
@@ -139,11 +141,11 @@ class Accounts:
         if claim is None:
             return None
         with transaction(self.engine) as conn:
-            moderator = store.get_moderator(conn, claim["m"])
+            moderator = store.accounts.get_moderator(conn, claim["m"])
         if moderator is None or moderator.session_epoch != claim.get("e"):
             return None
         return moderator
 
     def sign_out_everywhere(self, moderator: Moderator) -> None:
         with transaction(self.engine, write=True) as conn:
-            store.bump_epoch(conn, moderator.id)
+            store.accounts.bump_epoch(conn, moderator.id)

@@ -94,6 +94,42 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/demo")
 
 
+def cors_options(config: Config) -> dict[str, object]:
+    """Pages of the configured origins may call the API; with none configured, local pages."""
+    cors: dict[str, object] = {
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+        "allow_headers": ["Content-Type", "Authorization", "If-None-Match"],
+        "expose_headers": ["ETag", "Retry-After"],
+        "max_age": 86400,
+    }
+    if config.origins:
+        cors["allow_origins"] = list(config.origins)
+    else:
+        cors["allow_origin_regex"] = api.LOCALHOST_ORIGIN.pattern
+    return cors
+
+
+def pages(admin_app: ASGIApp) -> list[Route | Mount]:
+    """Everything but the JSON API and the mail links.
+
+    Compressed on the fly where bodies are big. Not the API: thread pages are compressed once when
+    cached, and the rest is small; a compressing layer around the hottest route would cost more
+    than everything else it does.
+    """
+    return [
+        Route("/healthz", healthz),
+        Route("/demo", demo),
+        Route("/", home),
+        Mount("/feed", app=compressed(Router(feeds.routes))),
+        Mount("/admin", app=compressed(admin_app)),
+        Mount(
+            "/static",
+            app=compressed(CachedStaticFiles(directory=db.resource_dir("static"))),
+            name="static",
+        ),
+    ]
+
+
 def create_app(
     config: Config,
     clock: Callable[[], datetime] = utc_now,
@@ -116,6 +152,7 @@ def create_app(
     accounts = Accounts(engine, config, tokens, clock)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
+    admin_app = admin.create_admin(config, tokens, accounts, moderation)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -134,38 +171,9 @@ def create_app(
             if replica is not None:
                 replica.dispose()
 
-    cors = {
-        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
-        "allow_headers": ["Content-Type", "Authorization", "If-None-Match"],
-        "expose_headers": ["ETag", "Retry-After"],
-        "max_age": 86400,
-    }
-    if config.origins:
-        cors["allow_origins"] = list(config.origins)
-    else:
-        cors["allow_origin_regex"] = api.LOCALHOST_ORIGIN.pattern
-
     app = Starlette(
-        routes=[
-            *api.routes,
-            *mailroutes.routes,
-            Route("/healthz", healthz),
-            Route("/demo", demo),
-            Route("/", home),
-            # Compressed on the fly where bodies are big. Not the API: thread pages are
-            # compressed once when cached, and the rest is small; a compressing layer around
-            # the hottest route would cost more than everything else it does.
-            Mount("/feed", app=compressed(Router(feeds.routes))),
-            Mount(
-                "/admin", app=compressed(admin.create_admin(config, tokens, accounts, moderation))
-            ),
-            Mount(
-                "/static",
-                app=compressed(CachedStaticFiles(directory=db.resource_dir("static"))),
-                name="static",
-            ),
-        ],
-        middleware=[Middleware(CORSMiddleware, **cors)],
+        routes=[*api.routes, *mailroutes.routes, *pages(admin_app)],
+        middleware=[Middleware(CORSMiddleware, **cors_options(config))],
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,

@@ -54,10 +54,10 @@ def fields_of(kind: str) -> list[str]:
 def export_lines(engine: Engine, with_password_hashes: bool = False) -> Iterator[bytes]:
     """The backup, a line at a time; moderators' password hashes only when asked for."""
     with transaction(engine) as conn:
-        store.start_snapshot(conn)
+        store.transfer.start_snapshot(conn)
         yield _line({"format": FORMAT, "version": VERSION, "password_hashes": with_password_hashes})
         for kind, table in RECORDS.items():
-            for row in store.rows_of(conn, table):
+            for row in store.transfer.rows_of(conn, table):
                 if kind == "moderator" and not with_password_hashes:
                     row["password_hash"] = None
                 yield _line({"type": kind, **{name: _out(value) for name, value in row.items()}})
@@ -97,29 +97,29 @@ def restore(engine: Engine, path: str | Path, meter: MeterFactory = quiet) -> di
         for kind, row in _rows(path, meter, "restoring"):
             table = RECORDS[kind]
             if table != batch_table or len(batch) >= BATCH:
-                store.insert_rows(conn, batch_table, batch)
+                store.transfer.insert_rows(conn, batch_table, batch)
                 batch, batch_table = [], table
             if kind == "comment" and row["parent_id"] is not None and row["parent_id"] > row["id"]:
                 # An imported reply may be older than its parent (ids follow the import's file):
                 # the parent is not in yet, so the link waits for a last pass.
                 row["parent_id"], late_parents = None, True
             batch.append(row)
-        store.insert_rows(conn, batch_table, batch)
+        store.transfer.insert_rows(conn, batch_table, batch)
         if late_parents:
             pairs = []
             for kind, row in _rows(path, quiet, "linking"):
                 if kind == "comment" and (row["parent_id"] or 0) > row["id"]:
                     pairs.append((row["id"], row["parent_id"]))
                     if len(pairs) >= BATCH:
-                        store.set_parents(conn, pairs)
+                        store.transfer.set_parents(conn, pairs)
                         pairs = []
-            store.set_parents(conn, pairs)
-        store.fix_sequences(conn)
+            store.transfer.set_parents(conn, pairs)
+        store.transfer.fix_sequences(conn)
     return {table: count for table, count in counts.items() if count}
 
 
 def _refuse_unless_empty(conn) -> None:
-    found = store.row_counts(conn)
+    found = store.transfer.row_counts(conn)
     if found:
         held = ", ".join(f"{count} {table}" for table, count in found.items())
         raise CommandError(

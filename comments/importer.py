@@ -173,7 +173,7 @@ class Importer:
                     if comment.thread not in thread_ids:
                         target = targets[comment.thread]
                         assert target.uri is not None
-                        thread_ids[comment.thread], is_new = store.import_thread(
+                        thread_ids[comment.thread], is_new = store.transfer.import_thread(
                             conn,
                             options.site,
                             target.uri,
@@ -182,20 +182,20 @@ class Importer:
                         )
                         summary.new_threads += is_new
                     row["thread_id"] = thread_ids[comment.thread]
-                added = store.insert_imported(conn, [row for _, row in prepared])
+                added = store.transfer.insert_imported(conn, [row for _, row in prepared])
             summary.comments += len(added)
             summary.already += len(prepared) - len(added)
             touched.update(added)
         summary.threads = len(touched)
 
         with begin() as conn:
-            touched.update(store.unlinked_threads(conn))  # an interrupted import's too
+            touched.update(store.transfer.unlinked_threads(conn))  # an interrupted import's too
         for chunk in _batches(iter(sorted(touched)), LINK_BATCH):
             with begin() as conn:
                 for thread_id in chunk:
-                    store.lock_thread(conn, thread_id)
-                    summary.top_level += store.link_imported(conn, thread_id)
-                    store.refresh_thread(conn, thread_id)
+                    store.threads.lock_thread(conn, thread_id)
+                    summary.top_level += store.transfer.link_imported(conn, thread_id)
+                    store.threads.refresh_thread(conn, thread_id)
 
     def _row(
         self,

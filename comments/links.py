@@ -103,15 +103,15 @@ class MailLinks:
         """What the link asks; refused when forged, expired, used, or its moderator is gone."""
         claim = _action_claim(self.tokens.read(Purpose.MAIL_ACTION, token, self.clock()))
         with transaction(self.engine) as conn:
-            used = store.link_used_at(conn, Tokens.digest(token))
+            used = store.links.link_used_at(conn, Tokens.digest(token))
             if used is not None:
                 raise _used(used)
             if not self._is_moderator(conn, claim["m"]):
                 raise _invalid()
-            comment = store.get_comment(conn, claim["c"])
+            comment = store.threads.get_comment(conn, claim["c"])
             if comment is None:
                 raise Problem("comment_not_found", f"Comment {claim['c']} is gone.")
-            thread = store.get_thread_by_id(conn, comment.thread_id)
+            thread = store.threads.get_thread_by_id(conn, comment.thread_id)
         return LinkAction(Action(claim["a"]), claim["m"], comment, thread)
 
     def perform_action(self, token: str) -> LinkOutcome:
@@ -120,8 +120,8 @@ class MailLinks:
         digest = Tokens.digest(token)
         # Spent first, in its own transaction: of two clicks at once, exactly one acts.
         with transaction(self.engine, write=True) as conn:
-            if not store.use_link(conn, digest, self.clock()):
-                raise _used(store.link_used_at(conn, digest))
+            if not store.links.use_link(conn, digest, self.clock()):
+                raise _used(store.links.link_used_at(conn, digest))
         try:
             if asked.action is Action.BAN:
                 ban = self.moderation.ban(asked.moderator, asked.comment.id, BAN_REASON)
@@ -133,7 +133,7 @@ class MailLinks:
         except Exception:
             # Nothing was done, so the moderator may try again.
             with transaction(self.engine, write=True) as conn:
-                store.release_link(conn, digest)
+                store.links.release_link(conn, digest)
             raise
 
     def _is_moderator(self, conn: Connection, email: object) -> bool:
@@ -142,7 +142,7 @@ class MailLinks:
             return False
         if self.config.moderator_emails:
             return email.lower() in {address.lower() for address in self.config.moderator_emails}
-        return store.get_moderator_by_email(conn, email.lower()) is not None
+        return store.accounts.get_moderator_by_email(conn, email.lower()) is not None
 
     # Commenters' links
 
@@ -152,19 +152,19 @@ class MailLinks:
         if not isinstance(email, str) or not email:
             raise _invalid()
         with transaction(self.engine) as conn:
-            return Subscriber(email, store.email_confirmation(conn, email))
+            return Subscriber(email, store.subscriptions.email_confirmation(conn, email))
 
     def confirm(self, token: str) -> Subscriber:
         """Double opt-in, second step: the owner of the address wants reply notifications."""
         subscriber = self.read_subscriber(Purpose.CONFIRM_EMAIL, token)
         with transaction(self.engine, write=True) as conn:
-            store.confirm_email(conn, subscriber.email, self.clock())
+            store.subscriptions.confirm_email(conn, subscriber.email, self.clock())
         return Subscriber(subscriber.email, True)
 
     def unsubscribe(self, token: str) -> Subscriber:
         subscriber = self.read_subscriber(Purpose.UNSUBSCRIBE, token)
         with transaction(self.engine, write=True) as conn:
-            store.unsubscribe_email(conn, subscriber.email, self.clock())
+            store.subscriptions.unsubscribe_email(conn, subscriber.email, self.clock())
         return Subscriber(subscriber.email, False)
 
 

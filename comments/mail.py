@@ -116,7 +116,7 @@ class MailNotifier(Notifier):
         threads: dict[int, Thread] = {}
         for comment in changed:
             if comment.thread_id not in threads:
-                threads[comment.thread_id] = store.get_thread_by_id(conn, comment.thread_id)
+                threads[comment.thread_id] = store.threads.get_thread_by_id(conn, comment.thread_id)
         pairs = [(comment, threads[comment.thread_id]) for comment in changed]
         if pairs:
             self._queue_webhook(
@@ -143,7 +143,7 @@ class MailNotifier(Notifier):
     def _tell_moderators(self, conn: Connection, comment: Comment, thread: Thread) -> None:
         if not self.config.mail_enabled or self.config.notify_moderators is Notify.OFF:
             return
-        addresses = self.config.moderator_emails or tuple(store.moderator_emails(conn))
+        addresses = self.config.moderator_emails or tuple(store.accounts.moderator_emails(conn))
         for address in _unique(addresses):
             self._queue_mail(
                 conn,
@@ -155,7 +155,7 @@ class MailNotifier(Notifier):
     def _tell_parent_author(self, conn: Connection, reply: Comment, thread: Thread) -> None:
         if reply.parent_id is None:
             return
-        parent = store.get_comment(conn, reply.parent_id)
+        parent = store.threads.get_comment(conn, reply.parent_id)
         if parent is None or not parent.notify or not parent.email:
             return
         if parent.status is Status.DELETED:
@@ -164,9 +164,9 @@ class MailNotifier(Notifier):
             return  # answering oneself is no news
         # Once per reply, even if it is hidden and restored later; and a reply that came while
         # the address was unconfirmed is not announced later either.
-        if not store.note_reply_notice(conn, reply.id, self.clock()):
+        if not store.subscriptions.note_reply_notice(conn, reply.id, self.clock()):
             return
-        if not store.email_confirmation(conn, parent.email):
+        if not store.subscriptions.email_confirmation(conn, parent.email):
             return  # never mail an address its owner did not confirm (or unsubscribed)
         unsubscribe = links.unsubscribe_link(self.config, self.tokens, parent.email, self.clock())
         self._queue_mail(
@@ -184,12 +184,14 @@ class MailNotifier(Notifier):
         """Double opt-in, first step: a link to the address, at most once a day."""
         if not comment.notify or not comment.email:
             return
-        if store.email_confirmation(conn, comment.email):
+        if store.subscriptions.email_confirmation(conn, comment.email):
             return
         if not is_mailable(comment.email):
             return
         now = self.clock()
-        if not store.ask_confirmation(conn, comment.email, now, now - CONFIRMATION_INTERVAL):
+        if not store.subscriptions.ask_confirmation(
+            conn, comment.email, now, now - CONFIRMATION_INTERVAL
+        ):
             return
         link = links.confirm_link(self.config, self.tokens, comment.email, now)
         until = _date(now + links.CONFIRM_LIFETIME)
@@ -288,7 +290,7 @@ class MailNotifier(Notifier):
             "date": format_datetime(now),
             "message_id": make_msgid(domain=_domain(self.config)),
         }
-        store.queue_message(conn, OutboxKind.EMAIL, json.dumps(payload), now, recipient=to)
+        store.outbox.queue_message(conn, OutboxKind.EMAIL, json.dumps(payload), now, recipient=to)
         db.after_commit(conn, self.wake)
 
     def _queue_webhook(
@@ -315,7 +317,7 @@ class MailNotifier(Notifier):
             # Kept as the exact bytes to sign and send.
             "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         }
-        store.queue_message(conn, OutboxKind.WEBHOOK, json.dumps(payload), now)
+        store.outbox.queue_message(conn, OutboxKind.WEBHOOK, json.dumps(payload), now)
         db.after_commit(conn, self.wake)
 
 

@@ -62,27 +62,27 @@ class ModerationService:
         limit: int = QUEUE_PAGE,
     ) -> QueuePage:
         with transaction(self.engine) as conn:
-            items, has_more = store.queue(conn, view, filters or QueueFilter(), before, limit)
+            items, has_more = store.queue.queue(conn, view, filters or QueueFilter(), before, limit)
         return QueuePage(items, items[-1].comment.id if has_more and items else None)
 
     def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[str]]:
         with transaction(self.engine) as conn:
-            return store.report_reasons(conn, comment_ids)
+            return store.queue.report_reasons(conn, comment_ids)
 
     def audit(
         self, before: int | None = None, limit: int = QUEUE_PAGE, comment_id: int | None = None
     ) -> tuple[list[AuditEntry], int | None]:
         with transaction(self.engine) as conn:
-            entries, has_more = store.audit_entries(conn, before, limit, comment_id)
+            entries, has_more = store.audit.audit_entries(conn, before, limit, comment_id)
         return entries, entries[-1].id if has_more and entries else None
 
     def queue_counts(self) -> dict[QueueView, int]:
         with transaction(self.engine) as conn:
-            return store.queue_counts(conn)
+            return store.queue.queue_counts(conn)
 
     def bans(self) -> list[Ban]:
         with transaction(self.engine) as conn:
-            return store.list_bans(conn, self.clock())
+            return store.bans.list_bans(conn, self.clock())
 
     # Acting on comments
 
@@ -97,7 +97,7 @@ class ModerationService:
         now = self.clock()
         changed: list[Comment] = []
         with transaction(self.engine, write=True) as conn:
-            for comment in store.get_comments(conn, ids):
+            for comment in store.threads.get_comments(conn, ids):
                 if self._dismiss_reports(conn, moderator, action, comment, now):
                     changed.append(comment)
                     continue
@@ -105,12 +105,14 @@ class ModerationService:
                     continue
                 if action is Action.RESTORE and not comment.text:
                     continue  # erased by its author or purged: nothing to bring back
-                store.lock_thread(conn, comment.thread_id)
-                updated = store.update_comment(conn, comment.id, status=target, held_reason=None)
+                store.threads.lock_thread(conn, comment.thread_id)
+                updated = store.threads.update_comment(
+                    conn, comment.id, status=target, held_reason=None
+                )
                 if target is Status.APPROVED:
-                    store.resolve_reports(conn, comment.id, now)
+                    store.queue.resolve_reports(conn, comment.id, now)
                 _record_status(conn, moderator, action, comment, target, now)
-                store.refresh_thread(conn, comment.thread_id)
+                store.threads.refresh_thread(conn, comment.thread_id)
                 changed.append(updated)
             self.on_action(conn, moderator, action, changed)
         return changed
@@ -122,9 +124,9 @@ class ModerationService:
         (else it would stay in the reported view for good, below the hiding threshold)."""
         if action is not Action.APPROVE or comment.status is not Status.APPROVED:
             return False
-        if not store.open_report_count(conn, comment.id):
+        if not store.queue.open_report_count(conn, comment.id):
             return False
-        store.resolve_reports(conn, comment.id, now)
+        store.queue.resolve_reports(conn, comment.id, now)
         _record_status(conn, moderator, action, comment, comment.status, now, "reports dismissed")
         return True
 
@@ -132,8 +134,8 @@ class ModerationService:
         html = render_markdown(text)
         with transaction(self.engine, write=True) as conn:
             comment = self._get(conn, comment_id)
-            store.lock_thread(conn, comment.thread_id)
-            updated = store.update_comment(
+            store.threads.lock_thread(conn, comment.thread_id)
+            updated = store.threads.update_comment(
                 conn,
                 comment_id,
                 text=text,
@@ -141,7 +143,7 @@ class ModerationService:
                 edited=self.clock(),
                 edited_by_moderator=True,
             )
-            store.record(
+            store.audit.record(
                 conn,
                 at=self.clock(),
                 moderator=moderator,
@@ -151,7 +153,7 @@ class ModerationService:
                 before=comment.text,
                 after=text,
             )
-            store.refresh_thread(conn, comment.thread_id)
+            store.threads.refresh_thread(conn, comment.thread_id)
             self.on_action(conn, moderator, Action.EDIT, [updated])
         return updated
 
@@ -160,13 +162,13 @@ class ModerationService:
         now = self.clock()
         purged = 0
         with transaction(self.engine, write=True) as conn:
-            for comment in store.get_comments(conn, ids):
-                store.lock_thread(conn, comment.thread_id)
-                if store.has_replies(conn, comment.id):
-                    store.update_comment(conn, comment.id, **_erased(Status.DELETED))
+            for comment in store.threads.get_comments(conn, ids):
+                store.threads.lock_thread(conn, comment.thread_id)
+                if store.threads.has_replies(conn, comment.id):
+                    store.threads.update_comment(conn, comment.id, **_erased(Status.DELETED))
                 else:
-                    store.delete_comment_row(conn, comment.id)
-                store.record(
+                    store.threads.delete_comment_row(conn, comment.id)
+                store.audit.record(
                     conn,
                     at=now,
                     moderator=moderator,
@@ -176,7 +178,7 @@ class ModerationService:
                     before=comment.status.value,
                     note="text and author erased",
                 )
-                store.refresh_thread(conn, comment.thread_id)
+                store.threads.refresh_thread(conn, comment.thread_id)
                 purged += 1
         return purged
 
@@ -194,7 +196,7 @@ class ModerationService:
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             comment = self._get(conn, comment_id)
-            ban = store.add_ban(
+            ban = store.bans.add_ban(
                 conn,
                 email=comment.email,
                 ip_hash=comment.ip_hash,
@@ -203,7 +205,7 @@ class ModerationService:
                 moderator=moderator,
                 now=now,
             )
-            store.record(
+            store.audit.record(
                 conn,
                 at=now,
                 moderator=moderator,
@@ -221,20 +223,20 @@ class ModerationService:
     def lift_ban(self, moderator: str, ban_id: int) -> Ban:
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
-            ban = store.lift_ban(conn, ban_id, now)
+            ban = store.bans.lift_ban(conn, ban_id, now)
             if ban is None:
                 raise Problem("ban_not_found", f"There is no ban {ban_id} in force.")
-            store.record(
+            store.audit.record(
                 conn, at=now, moderator=moderator, action=Action.LIFT_BAN, note=f"ban {ban_id}"
             )
         return ban
 
     def set_closed(self, moderator: str, thread_id: int, closed: bool) -> None:
         with transaction(self.engine, write=True) as conn:
-            store.lock_thread(conn, thread_id)
-            store.set_thread_closed(conn, thread_id, closed)
-            store.refresh_thread(conn, thread_id)
-            store.record(
+            store.threads.lock_thread(conn, thread_id)
+            store.threads.set_thread_closed(conn, thread_id, closed)
+            store.threads.refresh_thread(conn, thread_id)
+            store.audit.record(
                 conn,
                 at=self.clock(),
                 moderator=moderator,
@@ -247,9 +249,9 @@ class ModerationService:
     def export_email(self, email: str) -> dict[str, Any]:
         """Everything stored about an address, for its owner."""
         with transaction(self.engine) as conn:
-            found = store.comments_by_email(conn, email)
-            bans = store.bans_by_email(conn, email)
-            subscribed = store.email_confirmation(conn, email)
+            found = store.privacy.comments_by_email(conn, email)
+            bans = store.bans.bans_by_email(conn, email)
+            subscribed = store.subscriptions.email_confirmation(conn, email)
         return {
             "email": email,
             "comments": [
@@ -274,16 +276,16 @@ class ModerationService:
         """Erase every comment and trace of an address; returns how many comments."""
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
-            found = store.comments_by_email(conn, email)
+            found = store.privacy.comments_by_email(conn, email)
             for comment, _uri in found:
-                store.lock_thread(conn, comment.thread_id)
-                if store.has_replies(conn, comment.id):
-                    store.update_comment(conn, comment.id, **_erased(Status.DELETED))
+                store.threads.lock_thread(conn, comment.thread_id)
+                if store.threads.has_replies(conn, comment.id):
+                    store.threads.update_comment(conn, comment.id, **_erased(Status.DELETED))
                 else:
-                    store.delete_comment_row(conn, comment.id)
-                store.refresh_thread(conn, comment.thread_id)
-            store.forget_email(conn, email)
-            store.record(
+                    store.threads.delete_comment_row(conn, comment.id)
+                store.threads.refresh_thread(conn, comment.thread_id)
+            store.privacy.forget_email(conn, email)
+            store.audit.record(
                 conn,
                 at=now,
                 moderator=moderator,
@@ -293,7 +295,7 @@ class ModerationService:
         return len(found)
 
     def _get(self, conn: Connection, comment_id: int) -> Comment:
-        comment = store.get_comment(conn, comment_id)
+        comment = store.threads.get_comment(conn, comment_id)
         if comment is None:
             raise Problem("comment_not_found", f"There is no comment {comment_id}.")
         return comment
@@ -321,7 +323,7 @@ def _record_status(
     note: str | None = None,
 ) -> None:
     """The audit line of a status change (or of one that left the status as it was)."""
-    store.record(
+    store.audit.record(
         conn,
         at=now,
         moderator=moderator,

@@ -1,7 +1,7 @@
 """The background sender: takes due messages from the outbox, sends them, retries with backoff.
 
 Every worker process of every server runs one, and they share the outbox safely: a message is
-claimed and leased in one short transaction (store.claim_due), sent outside any transaction,
+claimed and leased in one short transaction (store.outbox.claim_due), sent outside any transaction,
 then noted sent, or rescheduled with its error. Sending happens in a worker thread, never in a
 request and never on the event loop. A sender that dies mid-send leaves a lease that ends, and
 another sender tries again: delivery is at least once.
@@ -88,10 +88,10 @@ class Sender:
         while kinds and not self._stopping.is_set():
             moment = now or self.clock()
             with transaction(self.engine) as conn:
-                if not store.has_due(conn, kinds, moment, MAX_ATTEMPTS):
+                if not store.outbox.has_due(conn, kinds, moment, MAX_ATTEMPTS):
                     break
             with transaction(self.engine, write=True) as conn:
-                claimed = store.claim_due(
+                claimed = store.outbox.claim_due(
                     conn, kinds, moment, moment + LEASE, limit=1, max_attempts=MAX_ATTEMPTS
                 )
             if not claimed:
@@ -122,29 +122,29 @@ class Sender:
             self._note_failure(item, failure, now)
             return failure
         with transaction(self.engine, write=True) as conn:
-            store.mark_sent(conn, item.id, now)
+            store.outbox.mark_sent(conn, item.id, now)
         return None
 
     def _note_failure(self, item: OutboxItem, error: mail.DeliveryError, now: datetime) -> None:
         what = f"{item.kind} {item.id} (attempt {item.attempts})"
         with transaction(self.engine, write=True) as conn:
             if error.is_permanent or item.attempts >= MAX_ATTEMPTS:
-                store.give_up(conn, item.id, str(error), max(item.attempts, MAX_ATTEMPTS))
+                store.outbox.give_up(conn, item.id, str(error), max(item.attempts, MAX_ATTEMPTS))
                 log.error("giving up on %s: %s", what, error)
             else:
                 retry = now + retry_delay(item.attempts)
-                store.retry_later(conn, item.id, str(error), retry)
+                store.outbox.retry_later(conn, item.id, str(error), retry)
                 log.warning("%s failed, trying again at %s: %s", what, retry, error)
 
     def tidy(self, now: datetime | None = None) -> None:
         """Forget what no longer matters: old sent messages, expired used links, old requests."""
         now = now or self.clock()
         with transaction(self.engine, write=True) as conn:
-            store.prune_outbox(conn, now - KEEP_SENT)
+            store.outbox.prune_outbox(conn, now - KEEP_SENT)
             # A link used this long ago has expired anyway (a day of slack for a changed lifetime).
             lifetime = timedelta(seconds=self.config.link_lifetime) + timedelta(days=1)
-            store.prune_used_links(conn, now - lifetime)
-            store.prune_confirmation_requests(conn, now - mail.CONFIRMATION_INTERVAL)
+            store.links.prune_used_links(conn, now - lifetime)
+            store.subscriptions.prune_confirmation_requests(conn, now - mail.CONFIRMATION_INTERVAL)
         self._tidied = now
 
     # The loop in the app's lifespan

@@ -73,16 +73,16 @@ class DatabaseRateLimiter:
             return
         # Without it, two posts from one address into two threads (two different row locks)
         # could both count limit - 1 on PostgreSQL and both go in.
-        store.lock_address(conn, ip_hash)
+        store.defenses.lock_address(conn, ip_hash)
         self._check(conn, limit, now, ADDRESS_BUSY, ip_hash=ip_hash)
 
     def check_thread(self, conn: Connection, thread_id: int, limit: int, now: datetime) -> None:
-        # Exact as it is: the caller holds the thread's row lock (store.ensure_thread).
+        # Exact as it is: the caller holds the thread's row lock (store.threads.ensure_thread).
         if limit:
             self._check(conn, limit, now, THREAD_BUSY, thread_id=thread_id)
 
     def _check(self, conn: Connection, limit: int, now: datetime, why: str, **who) -> None:
-        count, first = store.recent_comments(conn, now - RATE_WINDOW, **who)
+        count, first = store.defenses.recent_comments(conn, now - RATE_WINDOW, **who)
         if count >= limit and first is not None:
             raise rate_limited(why, first, now)
 

@@ -78,10 +78,10 @@ class CommentService:
     ) -> ThreadPage:
         """A page of the thread's tree."""
         with transaction(self.read_engine) as conn:
-            thread = store.get_thread(conn, site, uri)
+            thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
                 return ThreadPage(None, uri, [], None)
-            found, has_more = store.page_of_thread(conn, thread.id, sort, limit, after)
+            found, has_more = store.threads.page_of_thread(conn, thread.id, sort, limit, after)
         tree = build_tree(found, sort)
         last = tree[-1].comment if tree else None
         following = Cursor(last.created, last.id) if has_more and last else None
@@ -92,7 +92,9 @@ class CommentService:
 
         Awaited in the event loop: the one database read of a cached page or a 304.
         """
-        version = await self.point_reader.scalar(store.THREAD_VERSION, {"site": site, "uri": uri})
+        version = await self.point_reader.scalar(
+            store.threads.THREAD_VERSION, {"site": site, "uri": uri}
+        )
         return version or 0
 
     async def aclose(self) -> None:
@@ -101,7 +103,7 @@ class CommentService:
     def get_comment(self, comment_id: int, token: str | None) -> Comment:
         """An approved comment, or the author's own pending one (shown with its edit token)."""
         with transaction(self.engine) as conn:
-            comment = store.get_comment(conn, comment_id)
+            comment = store.threads.get_comment(conn, comment_id)
         if comment is None or comment.status in (Status.HIDDEN, Status.DELETED):
             raise Problem("comment_not_found", f"There is no comment {comment_id}.")
         if comment.status is Status.PENDING:
@@ -119,7 +121,7 @@ class CommentService:
             except Problem:
                 continue
         with transaction(self.read_engine) as conn:
-            found = store.counts(conn, site, set(keys.values()))
+            found = store.threads.counts(conn, site, set(keys.values()))
         return {raw: found.get(keys[raw], 0) if raw in keys else 0 for raw in uris}
 
     def is_healthy(self) -> bool:
@@ -146,13 +148,15 @@ class CommentService:
             # The address first (its lock before the thread's, always), then the thread, counted
             # under the row lock ensure_thread takes: both counts are exact across workers.
             self.limiter.check_address(conn, ip_hash, self.config.rate_limit, now)
-            thread = store.ensure_thread(conn, site, submission.uri, submission.title or "", now)
+            thread = store.threads.ensure_thread(
+                conn, site, submission.uri, submission.title or "", now
+            )
             if thread.closed:
                 raise Problem("thread_closed", "This thread takes no new comments.")
             self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
             parent = None
             if submission.parent is not None:
-                parent = store.get_comment(conn, submission.parent)
+                parent = store.threads.get_comment(conn, submission.parent)
                 if (
                     parent is None
                     or parent.thread_id != thread.id
@@ -164,7 +168,7 @@ class CommentService:
                         field="parent",
                     )
             held = self._hold_reason(conn, site, submission, ip_hash, now)
-            comment = store.insert_comment(
+            comment = store.threads.insert_comment(
                 conn,
                 thread_id=thread.id,
                 parent=parent,
@@ -180,7 +184,9 @@ class CommentService:
                 ip_hash=ip_hash,
                 avatar=self.tokens.avatar(submission.email or submission.author or ip_hash),
             )
-            thread = store.count_new_comment(conn, thread.id, comment.status is Status.APPROVED)
+            thread = store.threads.count_new_comment(
+                conn, thread.id, comment.status is Status.APPROVED
+            )
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
 
@@ -188,37 +194,37 @@ class CommentService:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
-            comment = store.get_comment(conn, comment_id)
+            comment = store.threads.get_comment(conn, comment_id)
             if comment is None or comment.status is not Status.APPROVED:
                 raise Problem("comment_not_found", f"There is no comment {comment_id}.")
-            if not store.add_report(conn, comment_id, self.tokens.hash_ip(ip), reason, now):
+            if not store.queue.add_report(conn, comment_id, self.tokens.hash_ip(ip), reason, now):
                 raise Problem("already_reported", "You reported this comment already.")
             threshold = self.config.report_threshold
-            if threshold and store.open_report_count(conn, comment_id) >= threshold:
-                store.lock_thread(conn, comment.thread_id)
-                held = store.update_comment(
+            if threshold and store.queue.open_report_count(conn, comment_id) >= threshold:
+                store.threads.lock_thread(conn, comment.thread_id)
+                held = store.threads.update_comment(
                     conn, comment_id, status=Status.PENDING, held_reason="reported"
                 )
-                store.refresh_thread(conn, comment.thread_id)
+                store.threads.refresh_thread(conn, comment.thread_id)
                 self.notifier.comment_held(
-                    conn, held, store.get_thread_by_id(conn, comment.thread_id)
+                    conn, held, store.threads.get_thread_by_id(conn, comment.thread_id)
                 )
 
     def edit(self, comment_id: int, token: str | None, text: str) -> Edited:
         html = render_markdown(text)
         with transaction(self.engine, write=True) as conn:
             comment = self._authorize(conn, comment_id, token)
-            comment = store.update_comment(
+            comment = store.threads.update_comment(
                 conn, comment_id, text=text, html=html, edited=self.clock()
             )
-            store.refresh_thread(conn, comment.thread_id)
+            store.threads.refresh_thread(conn, comment.thread_id)
         return self._edited(comment)
 
     def delete(self, comment_id: int, token: str | None) -> Comment:
         """The author takes their comment back: text and identity are erased, not kept."""
         with transaction(self.engine, write=True) as conn:
             self._authorize(conn, comment_id, token)
-            comment = store.update_comment(
+            comment = store.threads.update_comment(
                 conn,
                 comment_id,
                 status=Status.DELETED,
@@ -229,7 +235,7 @@ class CommentService:
                 html="",
                 edited=self.clock(),
             )
-            store.refresh_thread(conn, comment.thread_id)
+            store.threads.refresh_thread(conn, comment.thread_id)
         return comment
 
     # Rules
@@ -251,7 +257,7 @@ class CommentService:
             raise Problem("token_invalid", "The edit token is not valid.")
         if claim.comment_id != comment_id:
             raise Problem("token_foreign", "The edit token belongs to another comment.")
-        comment = store.get_comment(conn, comment_id)
+        comment = store.threads.get_comment(conn, comment_id)
         if comment is None:
             raise Problem("comment_not_found", f"There is no comment {comment_id}.")
         if comment.status in (Status.HIDDEN, Status.DELETED):
@@ -271,12 +277,12 @@ class CommentService:
         Refusals (bans, duplicates) raise; everything doubtful is held, never dropped.
         """
         config = self.config
-        ban = store.active_ban(conn, submission.email, ip_hash, now)
+        ban = store.bans.active_ban(conn, submission.email, ip_hash, now)
         if ban is not None:
             if config.ban_action is BanAction.REJECT:
                 raise Problem("banned", "You cannot comment here.")
             return "banned"
-        if config.duplicate_window and store.has_same_text_since(
+        if config.duplicate_window and store.defenses.has_same_text_since(
             conn,
             submission.text,
             submission.email,
@@ -299,7 +305,7 @@ class CommentService:
         moderation = config.moderation_of(site)
         if moderation is Moderation.PRE:
             return "pre"
-        if moderation is Moderation.TRUSTED and not store.has_approved_comment(
+        if moderation is Moderation.TRUSTED and not store.defenses.has_approved_comment(
             conn, submission.email, ip_hash
         ):
             return "trusted"
@@ -313,11 +319,11 @@ class CommentService:
         """The newest approved comments of a thread, or of the whole site when `uri` is None."""
         with transaction(self.read_engine) as conn:
             if uri is None:
-                return None, store.approved_recent(conn, site, None, limit)
-            thread = store.get_thread(conn, site, uri)
+                return None, store.feeds.approved_recent(conn, site, None, limit)
+            thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
                 return None, []
-            return thread, store.approved_recent(conn, site, thread.id, limit)
+            return thread, store.feeds.approved_recent(conn, site, thread.id, limit)
 
 
 def build_tree(found: list[Comment], sort: Sort) -> list[Node]:

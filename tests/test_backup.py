@@ -73,11 +73,11 @@ def fill(client: TestClient, clock) -> None:
     state.moderation.ban("mod@example.org", first["id"], "spam", clock() + timedelta(days=7))
     with db.transaction(state.service.engine, write=True) as conn:
         now = clock()
-        store.confirm_email(conn, "ada@example.org", now)
-        store.use_link(conn, "d" * 64, now)
-        store.ask_confirmation(conn, "bob@example.org", now, now - timedelta(days=1))
-        store.note_reply_notice(conn, reply["id"], now)
-        store.queue_message(conn, OutboxKind.EMAIL, '{"to": "ü"}', now, "ada@example.org")
+        store.subscriptions.confirm_email(conn, "ada@example.org", now)
+        store.links.use_link(conn, "d" * 64, now)
+        store.subscriptions.ask_confirmation(conn, "bob@example.org", now, now - timedelta(days=1))
+        store.subscriptions.note_reply_notice(conn, reply["id"], now)
+        store.outbox.queue_message(conn, OutboxKind.EMAIL, '{"to": "ü"}', now, "ada@example.org")
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ def test_an_interrupted_import_is_finished_by_the_next(client, monkeypatch):
     def stop_linking(conn, thread_id):
         raise Interrupted
 
-    monkeypatch.setattr("comments.store.link_imported", stop_linking)
+    monkeypatch.setattr("comments.store.transfer.link_imported", stop_linking)
     with pytest.raises(Interrupted):
         run(client, Disqus(FIXTURES / "disqus.xml"))
     monkeypatch.undo()

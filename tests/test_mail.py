@@ -181,7 +181,7 @@ def deliver(client: TestClient) -> Round:
 
 def outbox(client: TestClient) -> list[OutboxItem]:
     with db.transaction(client.app.state.service.engine) as conn:
-        return sorted(store.list_outbox(conn), key=lambda item: item.id)
+        return sorted(store.outbox.list_outbox(conn), key=lambda item: item.id)
 
 
 def text_of(message: EmailMessage) -> str:
@@ -217,7 +217,7 @@ def visible_ids(client: TestClient, uri: str = "/post/") -> list[int]:
 
 def ip_hash_of(client: TestClient, comment_id: int) -> str:
     with db.transaction(client.app.state.service.engine) as conn:
-        return store.get_comment(conn, comment_id).ip_hash
+        return store.threads.get_comment(conn, comment_id).ip_hash
 
 
 # Moderators' mail
@@ -320,7 +320,7 @@ def test_tampered_and_expired_links_are_refused(make, mailbox, clock):
         assert response.status_code == 400
     assert visible_ids(client) == []
     with db.transaction(client.app.state.service.engine) as conn:
-        assert store.get_comment(conn, created["id"]).status is Status.PENDING
+        assert store.threads.get_comment(conn, created["id"]).status is Status.PENDING
 
 
 def test_the_hide_link(make, mailbox):
@@ -352,7 +352,7 @@ def test_the_ban_link(make, mailbox):
     (found,) = client.app.state.moderation.bans()
     assert (found.email, found.moderator) == ("troll@example.org", ANN)
     with db.transaction(client.app.state.service.engine) as conn:
-        assert store.get_comment(conn, created["id"]).status is Status.HIDDEN
+        assert store.threads.get_comment(conn, created["id"]).status is Status.HIDDEN
     actions = [entry.action for entry in client.app.state.moderation.audit()[0]]
     assert sorted(actions) == [Action.BAN, Action.HIDE]
     refused = client.post("/api/comments", json={"uri": "/post/", "text": "again"})
@@ -669,10 +669,10 @@ def test_claims_are_leased_and_skip_what_another_sender_holds(database_url, cloc
     kinds = [OutboxKind.EMAIL]
     try:
         with db.transaction(engine, write=True) as conn:
-            ids = [store.queue_message(conn, OutboxKind.EMAIL, "{}", now) for _ in range(3)]
+            ids = [store.outbox.queue_message(conn, OutboxKind.EMAIL, "{}", now) for _ in range(3)]
 
         def claim(conn, at=now, limit=3):
-            claimed = store.claim_due(conn, kinds, at, at + LEASE, limit, MAX_ATTEMPTS)
+            claimed = store.outbox.claim_due(conn, kinds, at, at + LEASE, limit, MAX_ATTEMPTS)
             return [item.id for item in claimed]
 
         if database_url.startswith("postgresql"):
@@ -690,7 +690,7 @@ def test_claims_are_leased_and_skip_what_another_sender_holds(database_url, cloc
             assert claim(conn) == []  # all leased
             # A sender that died mid-send: when its lease ends, the message is tried again.
             assert claim(conn, at=now + LEASE) == ids
-            assert {item.attempts for item in store.list_outbox(conn)} == {2}
+            assert {item.attempts for item in store.outbox.list_outbox(conn)} == {2}
     finally:
         engine.dispose()
 
@@ -701,11 +701,11 @@ def test_tidy_forgets_old_sent_mail_and_expired_used_links(make, mailbox, clock)
     assert deliver(client) == Round(sent=1), outbox(client)
     assert client.post(action_links(mailbox.to(ANN)[0])["approve"]).status_code == 200
     with db.transaction(client.app.state.service.engine, write=True) as conn:
-        store.queue_message(conn, OutboxKind.EMAIL, "{}", clock.now)  # never sent
+        store.outbox.queue_message(conn, OutboxKind.EMAIL, "{}", clock.now)  # never sent
     clock.advance(days=31)
     client.app.state.sender.tidy()
     with db.transaction(client.app.state.service.engine) as conn:
-        assert [item.sent for item in store.list_outbox(conn)] == [None]
+        assert [item.sent for item in store.outbox.list_outbox(conn)] == [None]
         assert conn.exec_driver_sql("SELECT count(*) FROM used_links").scalar() == 0
 
 

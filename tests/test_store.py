@@ -74,7 +74,7 @@ def test_the_version_is_one_indexed_statement_on_the_thread_row(service, clock):
     statements = statements_while(service.engine, lambda: version_of(service, "/p/"))
     # Answered on the reader's own connection, outside the pool and any transaction.
     assert statements == []
-    statement = str(store.THREAD_VERSION.compile(dialect=service.engine.dialect))
+    statement = str(store.threads.THREAD_VERSION.compile(dialect=service.engine.dialect))
     assert "comments" not in statement
     parameters = (
         ("site", "/p/")

@@ -1,0 +1,60 @@
+"""Every SQL statement, one module per concern. Functions take a connection first, return models,
+and never commit.
+
+Callers name the module as well as the function (`store.bans.active_ban(conn, ...)`), so a call
+site says where its SQL lives, and a newcomer finds the SQL of a feature by the feature's name:
+
+- threads: threads and their comments, the posting path and the thread pages
+- defenses: what the posting defenses count (rate limits, repeated text, known authors)
+- queue: the moderation queue, its counts, readers' reports
+- audit: the audit log
+- bans: bans by email or address
+- privacy: everything stored about one email address
+- accounts: moderators, their sessions' epochs, failed sign-ins
+- outbox: mail and webhooks waiting to be sent
+- links: one-time mail links already used
+- subscriptions: reply notifications (confirmed addresses, requests, notices sent)
+- transfer: imports, backups and restores
+- feeds: the newest approved comments
+- rows: rows into models, shared by the modules above
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from comments.store import (
+    accounts,
+    audit,
+    bans,
+    defenses,
+    feeds,
+    links,
+    outbox,
+    privacy,
+    queue,
+    subscriptions,
+    threads,
+    transfer,
+)
+
+__all__ = [
+    "accounts",
+    "audit",
+    "bans",
+    "defenses",
+    "feeds",
+    "links",
+    "outbox",
+    "ping",
+    "privacy",
+    "queue",
+    "subscriptions",
+    "threads",
+    "transfer",
+]
+
+
+def ping(conn: Connection) -> None:
+    """Whether the database answers: raises when it does not."""
+    conn.execute(select(1))

@@ -1,0 +1,304 @@
+"""Threads and their comments: the posting path and the thread pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import (
+    Connection,
+    Insert,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from comments.models import Comment, Cursor, Sort, Status, Thread
+from comments.store.rows import THREAD_COLUMNS, comment_of, thread_of
+from comments.tables import comments, threads
+
+
+def get_thread(conn: Connection, site: str, uri: str) -> Thread | None:
+    row = conn.execute(
+        select(*THREAD_COLUMNS).where(threads.c.site == site, threads.c.uri == uri)
+    ).first()
+    return thread_of(row) if row else None
+
+
+# The hottest statement of all, run for every thread page served (by db.PointReader).
+THREAD_VERSION = select(threads.c.version).where(
+    threads.c.site == bindparam("site"), threads.c.uri == bindparam("uri")
+)
+
+
+def get_thread_by_id(conn: Connection, thread_id: int) -> Thread:
+    return thread_of(conn.execute(select(*THREAD_COLUMNS).where(threads.c.id == thread_id)).one())
+
+
+def _ensure_thread_statement(dialect_insert):
+    new = dialect_insert(threads).values(
+        site=bindparam("site"),
+        uri=bindparam("uri"),
+        title=bindparam("title"),
+        created=bindparam("created"),
+    )
+    # On a conflict the row is updated, hence locked, even when its title stays as it was.
+    title = case((threads.c.title == "", new.excluded.title), else_=threads.c.title)
+    return new.on_conflict_do_update(
+        index_elements=["site", "uri"], set_={"title": title}
+    ).returning(*THREAD_COLUMNS)
+
+
+# Posting runs these for every comment: built once, they are compiled once (per dialect) too.
+ENSURE_THREAD = {
+    "postgresql": _ensure_thread_statement(postgresql.insert),
+    "sqlite": _ensure_thread_statement(sqlite.insert),
+}
+
+
+def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: datetime) -> Thread:
+    """The thread for (site, uri), created on its first comment and locked for this write; its
+    title is set if it had none.
+
+    One statement: on PostgreSQL, the upsert's update locks the row before the new comment's
+    foreign key check takes its share lock on it, which avoids two writers each holding a share
+    lock and waiting for the other's (a deadlock); another writer of the thread waits here until
+    this transaction ends. On SQLite, writers are one at a time anyway.
+    """
+    row = conn.execute(
+        ENSURE_THREAD[conn.dialect.name],
+        {"site": site, "uri": uri, "title": title, "created": now},
+    ).one()
+    return thread_of(row)
+
+
+def refresh_thread(conn: Connection, thread_id: int) -> None:
+    """After a write in a thread other than a new comment (see count_new_comment): bump its
+    version and recount its visible comments.
+
+    The row lock comes first so that, on PostgreSQL, the recount runs in a snapshot taken after
+    every earlier writer of this thread committed; counting inside the UPDATE that waited for the
+    lock would miss the comment of the writer it waited for.
+    """
+    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())
+    visible = (
+        select(func.count())
+        .select_from(comments)
+        .where(comments.c.thread_id == thread_id, comments.c.status == Status.APPROVED)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(threads)
+        .where(threads.c.id == thread_id)
+        .values(version=threads.c.version + 1, comment_count=visible)
+    )
+
+
+COUNT_NEW_COMMENT = (
+    update(threads)
+    .where(threads.c.id == bindparam("b_thread_id"))
+    .values(
+        version=threads.c.version + 1,
+        comment_count=threads.c.comment_count + bindparam("b_visible"),
+    )
+    .returning(*THREAD_COLUMNS)
+)
+
+
+def count_new_comment(conn: Connection, thread_id: int, is_visible: bool) -> Thread:
+    """After a new comment in a thread locked by ensure_thread: bump the thread's version and,
+    if the comment is visible, its count; the thread as it is now.
+
+    refresh_thread's recount would cost a scan of the whole thread on every post. Adding one is
+    as exact: the row has been locked since ensure_thread, so no other writer of the thread
+    committed in between, and the count was right before this comment.
+    """
+    row = conn.execute(
+        COUNT_NEW_COMMENT, {"b_thread_id": thread_id, "b_visible": int(is_visible)}
+    ).one()
+    return thread_of(row)
+
+
+# A new comment's columns; a top-level comment is its own root, a reply has its parent's.
+NEW_COMMENT_COLUMNS = (
+    "thread_id",
+    "author",
+    "email",
+    "website",
+    "text",
+    "html",
+    "status",
+    "created",
+    "ip_hash",
+    "avatar",
+    "held_reason",
+    "notify",
+)
+
+
+# The values come with each execution, as parameters: nothing to build per call.
+INSERT_REPLY = insert(comments).returning(*comments.c)
+
+
+def _insert_top_level(next_id) -> Insert:
+    """INSERT ... SELECT with the id chosen in the statement itself, so root_id can repeat it;
+    `next_id` selects what the database would give the row."""
+    new = next_id.subquery("new")
+    values = [bindparam(name, type_=comments.c[name].type) for name in NEW_COMMENT_COLUMNS]
+    return (
+        insert(comments)
+        .from_select(["id", "root_id", *NEW_COMMENT_COLUMNS], select(new.c.id, new.c.id, *values))
+        .returning(*comments.c)
+    )
+
+
+INSERT_TOP_LEVEL = {
+    "postgresql": _insert_top_level(
+        select(func.nextval(func.pg_get_serial_sequence("comments", "id")).label("id"))
+    ),
+    # What SQLite picks itself for an INTEGER PRIMARY KEY without AUTOINCREMENT; writers are
+    # one at a time, so no other one can take it in between.
+    "sqlite": _insert_top_level(
+        select((func.coalesce(func.max(comments.c.id), 0) + 1).label("id"))
+    ),
+}
+
+
+def insert_comment(
+    conn: Connection,
+    *,
+    thread_id: int,
+    parent: Comment | None,
+    author: str | None,
+    email: str | None,
+    website: str | None,
+    text: str,
+    html: str,
+    status: Status,
+    created: datetime,
+    ip_hash: str,
+    avatar: str,
+    held_reason: str | None = None,
+    notify: bool = False,
+) -> Comment:
+    values = dict(
+        thread_id=thread_id,
+        author=author,
+        email=email,
+        website=website,
+        text=text,
+        html=html,
+        status=status.value,
+        created=created,
+        ip_hash=ip_hash,
+        avatar=avatar,
+        held_reason=held_reason,
+        notify=notify,
+    )
+    if parent is None:
+        # A top-level comment is its own root: one statement picks its id and uses it twice.
+        row = conn.execute(INSERT_TOP_LEVEL[conn.dialect.name], values).one()
+    else:
+        values.update(parent_id=parent.id, root_id=parent.root_id)
+        row = conn.execute(INSERT_REPLY, values).one()
+    return comment_of(row)
+
+
+GET_COMMENT = select(comments).where(comments.c.id == bindparam("comment_id"))
+
+
+def get_comment(conn: Connection, comment_id: int) -> Comment | None:
+    row = conn.execute(GET_COMMENT, {"comment_id": comment_id}).first()
+    return comment_of(row) if row else None
+
+
+def update_comment(conn: Connection, comment_id: int, **values) -> Comment:
+    if "status" in values:
+        values["status"] = Status(values["status"]).value
+    row = conn.execute(
+        update(comments).where(comments.c.id == comment_id).values(**values).returning(*comments.c)
+    ).one()
+    return comment_of(row)
+
+
+def page_of_thread(
+    conn: Connection, thread_id: int, sort: Sort, limit: int, after: Cursor | None
+) -> tuple[list[Comment], bool]:
+    """Up to `limit` top-level comments with everything below them, in one indexed query.
+
+    A top-level comment is listed when anything in its subtree is approved (it may show as a
+    placeholder). Returns the comments in no particular order, and whether more pages follow.
+    """
+    top = comments.alias("top")
+    member = comments.alias("member")
+    has_visible = exists().where(
+        member.c.thread_id == thread_id,
+        member.c.root_id == top.c.id,
+        member.c.status == Status.APPROVED,
+    )
+    newest = sort is Sort.NEWEST
+    order = (top.c.created.desc(), top.c.id.desc()) if newest else (top.c.created, top.c.id)
+    roots = (
+        select(top.c.id)
+        .where(top.c.thread_id == thread_id, top.c.parent_id.is_(None), has_visible)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        position = tuple_(top.c.created, top.c.id)
+        cursor = tuple_(after.created, after.id)
+        roots = roots.where(position < cursor if newest else position > cursor)
+    rows = conn.execute(
+        select(comments).where(
+            comments.c.thread_id == thread_id, comments.c.root_id.in_(roots.scalar_subquery())
+        )
+    ).all()
+    found = [comment_of(row) for row in rows]
+    top_level = sorted(
+        (comment for comment in found if comment.parent_id is None),
+        key=lambda comment: (comment.created, comment.id),
+        reverse=newest,
+    )
+    if len(top_level) <= limit:
+        return found, False
+    dropped = top_level[limit].id
+    return [comment for comment in found if comment.root_id != dropped], True
+
+
+def counts(conn: Connection, site: str, uris: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(threads.c.uri, threads.c.comment_count).where(
+            threads.c.site == site, threads.c.uri.in_(list(uris))
+        )
+    )
+    return {uri: count for uri, count in rows}
+
+
+def get_comments(conn: Connection, ids: Iterable[int]) -> list[Comment]:
+    rows = conn.execute(
+        select(comments).where(comments.c.id.in_(list(ids))).order_by(comments.c.id)
+    )
+    return [comment_of(row) for row in rows]
+
+
+def has_replies(conn: Connection, comment_id: int) -> bool:
+    return conn.execute(select(exists().where(comments.c.parent_id == comment_id))).scalar_one()
+
+
+def delete_comment_row(conn: Connection, comment_id: int) -> None:
+    conn.execute(delete(comments).where(comments.c.id == comment_id))
+
+
+def set_thread_closed(conn: Connection, thread_id: int, closed: bool) -> None:
+    conn.execute(update(threads).where(threads.c.id == thread_id).values(closed=closed))
+
+
+def lock_thread(conn: Connection, thread_id: int) -> None:
+    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())

@@ -294,8 +294,10 @@ def run_server(config: settings.Config, config_path: str | None, overrides: dict
     os.environ["COMMENTS_DATA_DIR"] = str(config.data_dir.resolve())
 
     url = config.public_url
+    # Said in full, so nobody starts an empty second database by starting it from another folder.
     print(
         f"comments is serving {db.redacted(config.database_url)}\n"
+        f"  data directory:  {config.data_dir.resolve()}\n"
         f"  demo page:  {url}/demo\n"
         f"  paste into your pages:\n"
         f'    <div id="comments"></div>\n'

@@ -73,6 +73,7 @@ def test_serve_starts_from_nothing(tmp_path, workers):
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert f"{base}/demo" in output
+    assert f"data directory:  {(tmp_path / 'data').resolve()}" in output
     assert f'<script src="{base}/static/embed.js" async></script>' in output
     assert "COMMENTS_ORIGINS is not set" in output
     assert (tmp_path / "data" / "comments.db").exists()

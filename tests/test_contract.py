@@ -1,8 +1,7 @@
-"""What the project promises in writing: documented codes and settings, and walls between rooms."""
+"""What the project promises in writing: documented error codes and settings, one problem shape."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -12,25 +11,6 @@ from comments.errors import CODES, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-
-# Which modules of the package may import which libraries.
-WALLS = {
-    "starlette": {"api", "app", "admin", "mailroutes", "feeds"},
-    "uvicorn": {"cli"},
-    "sqlalchemy": {"tables", "store", "db"},
-    "alembic": {"db"},
-    "bleach": {"sanitize"},
-    "markdown_it": {"sanitize"},
-    "itsdangerous": {"tokens"},
-    "argon2": {"accounts"},
-    "jinja2": {"admin"},
-    "smtplib": {"mail"},
-    "lxml": {"foreign"},
-    "markdownify": {"foreign"},
-    "sqlite3": {"foreign"},  # Isso's database is a file we read, not our database
-    "tqdm": {"cli"},
-    "redis": {"ratelimit"},
-}
 
 
 @pytest.mark.parametrize("code", sorted(CODES))
@@ -58,19 +38,22 @@ def test_problem_document_shape():
         Problem("made_up_code", "x")
 
 
-def imported_roots(path: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+def readme_command(heading: str) -> str:
+    """The one shell command in the README section under `## heading`."""
+    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    assert "\n" not in block, f"'{heading}' shows more than one line to paste"
+    return block
 
 
-@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "comments").glob("*.py")))
-def test_only_the_right_rooms_import_each_library(module):
-    imported = imported_roots(ROOT / "comments" / f"{module}.py")
-    for library, allowed in WALLS.items():
-        if library in imported:
-            assert module in allowed, f"comments/{module}.py imports {library}"
+@pytest.mark.parametrize("heading", ["Run it", "Run the tests"])
+def test_the_readme_commands_work_on_a_system_python(heading):
+    # Debian's and Ubuntu's Python refuse `pip install` outside a virtual environment.
+    command = readme_command(heading)
+    assert command.startswith("(python3 -m venv .venv || (")
+    assert "pip install" not in command.replace(".venv/bin/pip install", "")
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_command("Run the tests") in ci

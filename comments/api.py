@@ -290,7 +290,7 @@ async def get_config(request: Request) -> Response:
 
 
 async def get_openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return JSONResponse(openapi_document(config(request)))
 
 
 routes = [

@@ -94,7 +94,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise Problem("unsupported_media_type", "Send the body as application/json.")
     limit = 6 * config(request).max_length + BODY_OVERHEAD
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Problem("body_too_large", f"The body is larger than {limit} bytes.")
     body = bytearray()
     async for chunk in request.stream():
@@ -106,9 +106,10 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 def comment_id(request: Request) -> int:
     raw = request.path_params["comment_id"]
-    if not raw.isdigit():
-        raise Problem("comment_not_found", f"There is no comment {raw!r}.")
-    return int(raw)
+    number = validate.whole_number(raw, 1, validate.MAX_ID)
+    if number is None:
+        raise Problem("comment_not_found", f"There is no comment {raw[:40]!r}.")
+    return number
 
 
 # The one serializer of what readers may see
@@ -290,20 +291,19 @@ async def get_config(request: Request) -> Response:
 
 
 async def get_openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return JSONResponse(openapi_document(config(request)))
+
+
+async def one_comment(request: Request) -> Response:
+    """One route for the methods of /api/comments/{id}, so a 405 there allows them all."""
+    handlers = {"GET": get_comment, "HEAD": get_comment, "PATCH": patch_comment}
+    return await handlers.get(request.method, delete_comment)(request)
 
 
 routes = [
     Route("/api/threads", get_thread, methods=["GET"]),
     Route("/api/comments", post_comment, methods=["POST"]),
-    Route(
-        "/api/comments/{comment_id}",
-        get_comment,
-        methods=["GET"],
-        name="get_comment",
-    ),
-    Route("/api/comments/{comment_id}", patch_comment, methods=["PATCH"]),
-    Route("/api/comments/{comment_id}", delete_comment, methods=["DELETE"]),
+    Route("/api/comments/{comment_id}", one_comment, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/comments/{comment_id}/report", post_report, methods=["POST"]),
     Route("/api/stamp", get_stamp, methods=["GET"]),
     Route("/api/counts", post_counts, methods=["POST"]),

@@ -1,11 +1,54 @@
-"""The OpenAPI description of the public API, served at /api/openapi.json."""
+"""The OpenAPI description of the public API, served at /api/openapi.json.
+
+Request bodies and the thread query are built from the declarations validate.py enforces, and
+each operation lists the error codes it can answer with, so the two cannot drift apart."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from comments import __version__
+from comments.config import Config
 from comments.errors import CODES
+from comments.validate import (
+    COUNT_FIELDS,
+    EDIT_FIELDS,
+    MAX_ID,
+    PREVIEW_FIELDS,
+    REPORT_FIELDS,
+    SUBMISSION_FIELDS,
+    THREAD_PARAMS,
+    Field,
+)
+
+# What every JSON body can fail with before its fields are read.
+BODY_CODES = ("invalid_json", "unsupported_media_type", "body_too_large")
+EDITING_CODES = (
+    "origin_forbidden",
+    "token_missing",
+    "token_invalid",
+    "token_foreign",
+    "comment_not_found",
+    "comment_not_editable",
+    "edit_window_closed",
+    "comment_changed",
+)
+POSTING_CODES = (
+    "origin_forbidden",
+    "thread_closed",
+    "banned",
+    "duplicate_comment",
+    "parent_not_found",
+    "rate_limited",
+)
+_BEARER = [{"editToken": []}]
+_ID = {
+    "name": "comment_id",
+    "in": "path",
+    "required": True,
+    "description": f"any other value than 1 to {MAX_ID} names no comment",
+    "schema": {"type": "integer"},
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -16,23 +59,215 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _problems(*statuses: int) -> dict[str, Any]:
-    problem = {"application/problem+json": {"schema": _ref("Problem")}}
+def field_schema(field: Field, max_length: int) -> dict[str, Any]:
+    """The JSON Schema of one declared field, bounds as the validator enforces them."""
+    schema: dict[str, Any] = {"type": [field.type, "null"] if field.nullable else field.type}
+    if field.description:
+        schema["description"] = field.description
+    limit = field.limit(max_length)
+    if field.type == "array":
+        schema["items"] = {"type": "string"}
+        if limit is not None:
+            schema["maxItems"] = limit
+    elif field.type == "string" and limit is not None:
+        schema["maxLength"] = limit
+    if field.required and field.type == "string":
+        schema["minLength"] = 1
+    if field.enum:
+        schema["enum"] = list(field.enum)
+    for key in ("minimum", "maximum"):
+        if getattr(field, key) is not None:
+            schema[key] = getattr(field, key)
+    return schema
+
+
+def request_body(fields: tuple[Field, ...], max_length: int) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": {field.name: field_schema(field, max_length) for field in fields},
+        "required": [field.name for field in fields if field.required],
+        "additionalProperties": False,
+    }
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def query_parameters(fields: tuple[Field, ...], max_length: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": field.name,
+            "in": "query",
+            "required": field.required,
+            "schema": field_schema(field, max_length),
+        }
+        for field in fields
+    ]
+
+
+def field_codes(fields: tuple[Field, ...]) -> tuple[str, ...]:
+    """The codes validating a body of these fields can raise."""
+    codes = [*BODY_CODES, "unknown_field", "field_invalid"]
+    codes += ["field_required"] * any(field.required for field in fields)
+    for field in fields:
+        if field.is_text or field.max_length is not None:
+            codes.append(field.too_long)
+        codes += field.codes
+    return tuple(dict.fromkeys(codes))
+
+
+def problems(*codes: str) -> dict[str, Any]:
+    """One response per status, its schema naming exactly the codes that status carries here."""
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(CODES[code][0], []).append(code)
     return {
         str(status): {
-            "description": ", ".join(code for code, (s, _) in CODES.items() if s == status),
-            "content": problem,
+            "description": ", ".join(listed),
+            "content": {
+                "application/problem+json": {
+                    "schema": {
+                        "allOf": [_ref("Problem"), {"properties": {"code": {"enum": listed}}}]
+                    }
+                }
+            },
         }
-        for status in statuses
+        for status, listed in sorted(by_status.items())
     }
 
 
-_TEXT = {"type": "string", "minLength": 1}
-_BEARER = [{"editToken": []}]
-_ID = {"name": "comment_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+def openapi_document(config: Config) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "comments", "version": __version__},
+        "paths": {**_reading_paths(config.max_length), **_writing_paths(config.max_length)},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"editToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }
 
 
-def openapi_document() -> dict[str, Any]:
+def _reading_paths(max_length: int) -> dict[str, Any]:
+    def small(description: str, **properties: Any) -> dict[str, Any]:
+        return _json({"type": "object", "properties": properties}, description)
+
+    return {
+        "/api/threads": {
+            "get": {
+                "summary": "A page of a thread's comments as a tree",
+                "parameters": query_parameters(THREAD_PARAMS, max_length),
+                "responses": {
+                    "200": _json(_ref("Thread"), "the page"),
+                    "304": {"description": "unchanged since the ETag sent"},
+                    **problems("invalid_parameter"),
+                },
+            }
+        },
+        "/api/stamp": {
+            "get": {
+                "summary": "A signed time stamp to send with the comment written after it",
+                "responses": {"200": small("stamp", stamp={"type": "string"})},
+            }
+        },
+        "/api/counts": {
+            "post": {
+                "summary": "Visible comments for many pages at once",
+                "requestBody": request_body(COUNT_FIELDS, max_length),
+                "responses": {
+                    "200": small(
+                        "counts by URI as asked",
+                        counts={"type": "object", "additionalProperties": {"type": "integer"}},
+                    ),
+                    **problems(*field_codes(COUNT_FIELDS)),
+                },
+            }
+        },
+        "/api/preview": {
+            "post": {
+                "summary": "Render text exactly as a post would show it",
+                "requestBody": request_body(PREVIEW_FIELDS, max_length),
+                "responses": {
+                    "200": small("HTML", html={"type": "string"}),
+                    **problems(*field_codes(PREVIEW_FIELDS)),
+                },
+            }
+        },
+        "/api/config": {
+            "get": {
+                "summary": "Settings the embed needs",
+                "responses": {
+                    "200": small(
+                        "settings",
+                        moderation={"enum": ["post", "pre"]},
+                        edit_window={"type": "integer"},
+                        max_length={"type": "integer"},
+                    )
+                },
+            }
+        },
+    }
+
+
+def _writing_paths(max_length: int) -> dict[str, Any]:
+    reported = {"type": "object", "properties": {"reported": {"type": "boolean"}}}
+    return {
+        "/api/comments": {
+            "post": {
+                "summary": "Write a comment or a reply",
+                "requestBody": request_body(SUBMISSION_FIELDS, max_length),
+                "responses": {
+                    "201": _json(_ref("EditedComment"), "the new comment"),
+                    **problems(*POSTING_CODES, *field_codes(SUBMISSION_FIELDS)),
+                },
+            }
+        },
+        "/api/comments/{comment_id}": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "One comment (a pending one only with its edit token)",
+                "responses": {
+                    "200": _json(_ref("Comment"), "the comment"),
+                    **problems("comment_not_found"),
+                },
+            },
+            "patch": {
+                "summary": "Change the text within the edit window",
+                "security": _BEARER,
+                "requestBody": request_body(EDIT_FIELDS, max_length),
+                "responses": {
+                    "200": _json(_ref("EditedComment"), "the changed comment"),
+                    **problems(*EDITING_CODES, *field_codes(EDIT_FIELDS)),
+                },
+            },
+            "delete": {
+                "summary": "Delete within the edit window",
+                "security": _BEARER,
+                "responses": {
+                    "200": _json(_ref("Comment"), "the deleted comment"),
+                    **problems(*EDITING_CODES),
+                },
+            },
+        },
+        "/api/comments/{comment_id}/report": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Flag a comment for moderators (once per reader)",
+                "requestBody": request_body(REPORT_FIELDS, max_length),
+                "responses": {
+                    "201": _json(reported, "recorded"),
+                    **problems(
+                        "origin_forbidden",
+                        "comment_not_found",
+                        "already_reported",
+                        *field_codes(REPORT_FIELDS),
+                    ),
+                },
+            },
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    """What the serializers of api.py answer with."""
     nullable_string = {"type": ["string", "null"]}
     schemas = {
         "Comment": {
@@ -93,174 +328,4 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
-    body = {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-
-    def body_with(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-        schema = {
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": False,
-        }
-        return {**body, "content": {"application/json": {"schema": schema}}}
-
-    paths = {
-        "/api/threads": {
-            "get": {
-                "summary": "A page of a thread's comments as a tree",
-                "parameters": [
-                    {"name": "uri", "in": "query", "required": True, "schema": _TEXT},
-                    {"name": "sort", "in": "query", "schema": {"enum": ["oldest", "newest"]}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
-                    },
-                    {"name": "after", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": _json(_ref("Thread"), "the page"),
-                    "304": {"description": "unchanged since the ETag sent"},
-                    **_problems(400),
-                },
-            }
-        },
-        "/api/comments": {
-            "post": {
-                "summary": "Write a comment or a reply",
-                "requestBody": body_with(
-                    {
-                        "uri": _TEXT,
-                        "parent": {"type": ["integer", "null"]},
-                        "text": _TEXT,
-                        "author": nullable_string,
-                        "email": nullable_string,
-                        "website": nullable_string,
-                        "title": nullable_string,
-                        "notify": {"type": "boolean"},
-                        "stamp": nullable_string,
-                        "honeypot": nullable_string,
-                    },
-                    ["uri", "text"],
-                ),
-                "responses": {
-                    "201": _json(_ref("EditedComment"), "the new comment"),
-                    **_problems(400, 403, 413, 415, 422, 429),
-                },
-            }
-        },
-        "/api/comments/{comment_id}": {
-            "parameters": [_ID],
-            "get": {
-                "summary": "One comment (a pending one only with its edit token)",
-                "responses": {"200": _json(_ref("Comment"), "the comment"), **_problems(404)},
-            },
-            "patch": {
-                "summary": "Change the text within the edit window",
-                "security": _BEARER,
-                "requestBody": body_with({"text": _TEXT}, ["text"]),
-                "responses": {
-                    "200": _json(_ref("EditedComment"), "the changed comment"),
-                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
-                },
-            },
-            "delete": {
-                "summary": "Delete within the edit window",
-                "security": _BEARER,
-                "responses": {
-                    "200": _json(_ref("Comment"), "the deleted comment"),
-                    **_problems(401, 403, 404, 409),
-                },
-            },
-        },
-        "/api/comments/{comment_id}/report": {
-            "parameters": [_ID],
-            "post": {
-                "summary": "Flag a comment for moderators (once per reader)",
-                "requestBody": body_with({"reason": nullable_string}, []),
-                "responses": {
-                    "201": _json(
-                        {"type": "object", "properties": {"reported": {"type": "boolean"}}},
-                        "recorded",
-                    ),
-                    **_problems(400, 403, 404, 409, 413, 415, 422),
-                },
-            },
-        },
-        "/api/stamp": {
-            "get": {
-                "summary": "A signed time stamp to send with the comment written after it",
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "properties": {"stamp": {"type": "string"}}}, "stamp"
-                    )
-                },
-            }
-        },
-        "/api/counts": {
-            "post": {
-                "summary": "Visible comments for many pages at once",
-                "requestBody": body_with(
-                    {"uris": {"type": "array", "items": {"type": "string"}, "maxItems": 100}},
-                    ["uris"],
-                ),
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "counts": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "integer"},
-                                }
-                            },
-                        },
-                        "counts by URI as asked",
-                    ),
-                    **_problems(400, 413, 415, 422),
-                },
-            }
-        },
-        "/api/preview": {
-            "post": {
-                "summary": "Render text exactly as a post would show it",
-                "requestBody": body_with({"text": _TEXT}, ["text"]),
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "properties": {"html": {"type": "string"}}}, "HTML"
-                    ),
-                    **_problems(400, 413, 415, 422),
-                },
-            }
-        },
-        "/api/config": {
-            "get": {
-                "summary": "Settings the embed needs",
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "moderation": {"enum": ["post", "pre"]},
-                                "edit_window": {"type": "integer"},
-                                "max_length": {"type": "integer"},
-                            },
-                        },
-                        "settings",
-                    )
-                },
-            }
-        },
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "comments", "version": __version__},
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {"editToken": {"type": "http", "scheme": "bearer"}},
-        },
-    }
+    return schemas

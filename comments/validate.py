@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -30,40 +31,176 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a bigger one names no comment
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key a request may send: what the validator enforces and the API description says."""
+
+    name: str
+    type: str  # the JSON type: "string", "integer", "boolean" or "array" (of strings)
+    description: str
+    required: bool = False
+    nullable: bool = False  # null means absent
+    max_length: int | None = None  # characters of a string (after cleaning), items of an array
+    is_text: bool = False  # the comment's text: its max length is the setting max_length
+    minimum: int | None = None
+    maximum: int | None = None
+    enum: tuple[str, ...] = ()
+    too_long: str = "field_too_long"  # the code when max_length is passed
+    codes: tuple[str, ...] = ()  # further codes its own check raises
+
+    def limit(self, max_length: int) -> int | None:
+        return max_length if self.is_text else self.max_length
+
+    def accepts(self, value: object) -> bool:
+        """The JSON type and bounds (not the length): a value the field's reader can take."""
+        if value is None:
+            return self.nullable
+        if self.type == "string":
+            return isinstance(value, str) and is_encodable(value)
+        if self.type == "array":
+            return isinstance(value, list) and all(
+                isinstance(item, str) and is_encodable(item) for item in value
+            )
+        if self.type == "boolean":
+            return isinstance(value, bool)
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (self.minimum is None or value >= self.minimum)
+            and (self.maximum is None or value <= self.maximum)
+        )
+
+
+URI_FIELD = Field(
+    "uri",
+    "string",
+    "the page: a path like /2026/11/post/ or an http(s) URL (its path is kept)",
+    required=True,
+    max_length=MAX_URI,
+    codes=("uri_invalid",),
+)
+TEXT_FIELD = Field(
+    "text", "string", "Markdown", required=True, is_text=True, too_long="text_too_long"
+)
+SUBMISSION_FIELDS = (
+    URI_FIELD,
+    Field("parent", "integer", "the comment replied to", nullable=True, minimum=1, maximum=MAX_ID),
+    TEXT_FIELD,
+    Field("author", "string", "a name", nullable=True, max_length=MAX_AUTHOR),
+    Field(
+        "email",
+        "string",
+        "kept private",
+        nullable=True,
+        max_length=MAX_EMAIL,
+        codes=("email_invalid",),
+    ),
+    Field(
+        "website",
+        "string",
+        "an http(s) URL",
+        nullable=True,
+        max_length=MAX_WEBSITE,
+        codes=("website_invalid",),
+    ),
+    Field("title", "string", "the page's title", nullable=True, max_length=MAX_TITLE),
+    Field("notify", "boolean", "mail the author replies"),
+    Field("stamp", "string", "from GET /api/stamp", nullable=True, max_length=MAX_STAMP),
+    Field("honeypot", "string", "leave empty", nullable=True, max_length=MAX_AUTHOR),
+)
+EDIT_FIELDS = (TEXT_FIELD,)
+PREVIEW_FIELDS = (TEXT_FIELD,)
+REPORT_FIELDS = (Field("reason", "string", "why", nullable=True, max_length=MAX_REASON),)
+COUNT_FIELDS = (
+    Field(
+        "uris",
+        "array",
+        "pages, as the embed's data-uri would name them",
+        required=True,
+        max_length=MAX_COUNT_URIS,
+        too_long="too_many_uris",
+    ),
+)
+SUBMISSION = {field.name: field for field in SUBMISSION_FIELDS}
+# The query of GET /api/threads; every error there is invalid_parameter.
+THREAD_PARAMS = (
+    Field("uri", "string", URI_FIELD.description, required=True, max_length=MAX_URI),
+    Field(
+        "sort",
+        "string",
+        "oldest first (the default) or newest",
+        enum=tuple(sort.value for sort in Sort),
+    ),
+    Field("limit", "integer", "top-level comments per page", minimum=1, maximum=MAX_PAGE),
+    Field("after", "string", "the `next` of the page before"),
+)
+THREAD = {field.name: field for field in THREAD_PARAMS}
+
+
+def is_encodable(value: str) -> bool:
+    """No lone surrogate ('\\ud800' is valid JSON but no UTF-8 text: no database stores it)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError):  # ValueError: also integers of 4,300+ digits
         raise Problem("invalid_json", "The request body is not valid JSON.") from None
+    except RecursionError:
+        raise Problem("invalid_json", "The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise Problem("invalid_json", "The request body must be a JSON object.")
     return data
 
 
-def _only(data: dict[str, Any], allowed: set[str]) -> None:
-    for key in data:
-        if key not in allowed:
+def checked(data: dict[str, Any], fields: tuple[Field, ...]) -> None:
+    """Only the declared keys, each of its declared type: before any value is read."""
+    declared = {field.name: field for field in fields}
+    for key, value in data.items():
+        field = declared.get(key)
+        if field is None:
+            key = key.encode(errors="backslashreplace").decode()
             raise Problem("unknown_field", f"The field {key!r} is not accepted here.", field=key)
+        if not field.accepts(value):
+            raise Problem("field_invalid", f"{key} must be {_expected(field)}.", field=key)
 
 
-def _string(data: dict[str, Any], field: str, limit: int) -> str | None:
+def _expected(field: Field) -> str:
+    if field.type == "integer" and field.maximum is not None:
+        return f"a whole number from {field.minimum} to {field.maximum}"
+    kinds = {"boolean": "true or false", "array": "a list of strings", "integer": "a number"}
+    return kinds.get(field.type, "a string")
+
+
+def _string(data: dict[str, Any], field: Field) -> str | None:
     """An optional one-line string: controls removed, whitespace collapsed, '' becomes None."""
-    value = data.get(field)
+    value = data.get(field.name)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise Problem("field_invalid", f"{field} must be a string.", field=field)
+    if not isinstance(value, str) or not is_encodable(value):
+        raise Problem("field_invalid", f"{field.name} must be a string.", field=field.name)
     value = " ".join(CONTROL.sub("", value).split())
+    limit = field.max_length or 0
     if len(value) > limit:
         raise Problem(
-            "field_too_long", f"{field} has {len(value)} characters; at most {limit}.", field=field
+            field.too_long,
+            f"{field.name} has {len(value)} characters; at most {limit}.",
+            field=field.name,
         )
     return value or None
 
 
 def text(data: dict[str, Any], max_length: int) -> str:
     value = data.get("text")
-    if value is not None and not isinstance(value, str):
+    if value is not None and (not isinstance(value, str) or not is_encodable(value)):
         raise Problem("field_invalid", "text must be a string.", field="text")
     value = CONTROL.sub("", (value or "").replace("\r\n", "\n")).strip()
     if not value:
@@ -84,7 +221,7 @@ def uri(raw: object, field: str = "uri") -> str:
     raw = raw.strip()
     if len(raw) > MAX_URI:
         raise Problem("field_too_long", f"The URI is longer than {MAX_URI}.", field=field)
-    if CONTROL.search(raw) or any(ch.isspace() for ch in raw):
+    if CONTROL.search(raw) or any(ch.isspace() for ch in raw) or not is_encodable(raw):
         raise Problem("uri_invalid", "The URI contains spaces or control characters.", field=field)
     try:
         parts = urlsplit(raw)
@@ -98,7 +235,7 @@ def uri(raw: object, field: str = "uri") -> str:
 
 
 def website(data: dict[str, Any]) -> str | None:
-    value = _string(data, "website", MAX_WEBSITE)
+    value = _string(data, SUBMISSION["website"])
     if value is None:
         return None
     if "://" not in value and not value.startswith("//") and ":" not in value.split("/")[0]:
@@ -112,68 +249,48 @@ def website(data: dict[str, Any]) -> str | None:
 
 
 def email(data: dict[str, Any]) -> str | None:
-    value = _string(data, "email", MAX_EMAIL)
+    value = _string(data, SUBMISSION["email"])
     if value is not None and not EMAIL.fullmatch(value):
         raise Problem("email_invalid", "This is not an email address.", field="email")
     return value
 
 
 def submission(data: dict[str, Any], max_length: int) -> Submission:
-    _only(
-        data,
-        {
-            "uri",
-            "parent",
-            "text",
-            "author",
-            "email",
-            "website",
-            "title",
-            "notify",
-            "stamp",
-            "honeypot",
-        },
-    )
-    notify = data.get("notify", False)
-    if not isinstance(notify, bool):
-        raise Problem("field_invalid", "notify must be true or false.", field="notify")
-    parent = data.get("parent")
-    if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
-        raise Problem("field_invalid", "parent must be a comment id.", field="parent")
+    checked(data, SUBMISSION_FIELDS)
     return Submission(
         uri=uri(data.get("uri")),
         text=text(data, max_length),
-        parent=parent,
-        author=_string(data, "author", MAX_AUTHOR),
+        parent=data.get("parent"),
+        author=_string(data, SUBMISSION["author"]),
         email=email(data),
         website=website(data),
-        title=_string(data, "title", MAX_TITLE),
-        notify=notify,
-        stamp=_string(data, "stamp", MAX_STAMP),
-        honeypot=_string(data, "honeypot", MAX_AUTHOR),
+        title=_string(data, SUBMISSION["title"]),
+        notify=data.get("notify", False),
+        stamp=_string(data, SUBMISSION["stamp"]),
+        honeypot=_string(data, SUBMISSION["honeypot"]),
     )
 
 
 def report(data: dict[str, Any]) -> str:
-    _only(data, {"reason"})
-    return _string(data, "reason", MAX_REASON) or ""
+    checked(data, REPORT_FIELDS)
+    return _string(data, REPORT_FIELDS[0]) or ""
 
 
 def edit(data: dict[str, Any], max_length: int) -> str:
-    _only(data, {"text"})
+    checked(data, EDIT_FIELDS)
     return text(data, max_length)
 
 
 def preview(data: dict[str, Any], max_length: int) -> str:
-    _only(data, {"text"})
+    checked(data, PREVIEW_FIELDS)
     return text(data, max_length)
 
 
 def count_uris(data: dict[str, Any]) -> list[str]:
-    _only(data, {"uris"})
+    checked(data, COUNT_FIELDS)
     uris = data.get("uris")
-    if not isinstance(uris, list) or not all(isinstance(item, str) for item in uris):
-        raise Problem("field_invalid", "uris must be a list of strings.", field="uris")
+    if uris is None:
+        raise Problem("field_required", "uris is a list of page URIs.", field="uris")
     if len(uris) > MAX_COUNT_URIS:
         raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris")
     return uris
@@ -185,17 +302,29 @@ def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]
         page_uri = uri(params.get("uri"))
     except Problem as problem:
         raise Problem("invalid_parameter", problem.detail, field="uri") from None
-    try:
-        sort = Sort(params.get("sort", Sort.OLDEST))
-    except ValueError:
-        raise Problem("invalid_parameter", "sort is oldest or newest.", field="sort") from None
-    limit_text = params.get("limit", str(DEFAULT_PAGE))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+    sort, bounds = params.get("sort", Sort.OLDEST), THREAD["limit"]
+    if sort not in THREAD["sort"].enum:
+        raise Problem("invalid_parameter", "sort is oldest or newest.", field="sort")
+    limit = whole_number(params.get("limit", str(DEFAULT_PAGE)), bounds.minimum, bounds.maximum)
+    if limit is None:
         raise Problem(
-            "invalid_parameter", f"limit is a number from 1 to {MAX_PAGE}.", field="limit"
+            "invalid_parameter",
+            f"limit is a number from {bounds.minimum} to {bounds.maximum}.",
+            field="limit",
         )
     after = params.get("after")
-    return page_uri, sort, int(limit_text), parse_cursor(after) if after else None
+    return page_uri, Sort(sort), limit, parse_cursor(after) if after else None
+
+
+def whole_number(raw: str, minimum: int | None, maximum: int | None) -> int | None:
+    """ASCII digits naming a number in range, else None. ('²'.isdigit() is true but int('²')
+    fails; int() refuses more than 4,300 digits, and no bound here needs 20.)"""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:
+        return None
+    number = int(raw)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        return None
+    return number
 
 
 def cursor_token(cursor: Cursor) -> str:
@@ -208,10 +337,12 @@ def parse_cursor(token: str) -> Cursor:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, comment_id = raw.split("|")
         moment = datetime.fromisoformat(created)
-        if moment.tzinfo is None:
-            raise ValueError("naive time")
-        return Cursor(moment, int(comment_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        number = whole_number(comment_id, 1, MAX_ID)
+        if moment.tzinfo is None or number is None:
+            raise ValueError("naive time or no comment id")
+        moment.astimezone(UTC)  # year 1 at +05:00 is no time in UTC
+        return Cursor(moment, number)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise Problem(
             "invalid_parameter", "after is not a cursor from `next`.", field="after"
         ) from None

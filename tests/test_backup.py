@@ -124,7 +124,7 @@ def test_the_file_is_documented_json_lines(client, clock):
     assert header == {"format": "comments-backup", "version": 1, "password_hashes": True}
     kinds = [orjson.loads(line)["type"] for line in lines[1:]]
     assert kinds == sorted(kinds, key=list(backup.RECORDS).index)  # in the documented order
-    comment = next(orjson.loads(line) for line in lines[1:] if b'"disqus:101"' in line)
+    comment = next(orjson.loads(line) for line in lines[1:] if b'/disqus:101"' in line)
     assert list(comment) == ["type", *backup.fields_of("comment")]
     assert comment["text"].startswith("First! Love the **post**")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", comment["created"])

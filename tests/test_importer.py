@@ -205,9 +205,7 @@ def test_wordpress_keeps_paragraphs_states_and_nesting(client):
 
     about = thread(client, "/about/")
     assert about["comments"][0]["html"] == (
-        "<p>A code sample:</p>\n"
-        '<pre>if (a &lt; b) {\n    return "]]&gt;";\n}</pre>\n'
-        "<p>Done.</p>"
+        '<p>A code sample:</p>\n<pre>if (a &lt; b) {\n    return "]]&gt;";\n}</pre>\n<p>Done.</p>'
     )
     comments = by_key(client)
     held = comments[f"{SITE}/wordpress:old-wp.example/blog:8"]

@@ -63,6 +63,8 @@ class UrlRule:
     def rewrite(self, url: str) -> str | None:
         """The page's new path, or None when the rule does not apply to it."""
         parts = urlsplit(url)
+        if not parts.netloc and not url.startswith("/"):
+            return None  # not a page's address (javascript:..., a bare word): no rule applies
         if self.host is not None and not self._host_matches(parts):
             return None
         rest = url[url.index(parts.netloc) + len(parts.netloc) :] if parts.netloc else url
@@ -380,6 +382,9 @@ def _store(
     summary.already += len(fresh) - len(added)
     store.transfer.move_imported(conn, moves)
     store.transfer.unlink_strays(conn, sorted(left))
+    for thread_id in sorted(left):  # a thread all of whose comments left is recounted here
+        store.threads.lock_thread(conn, thread_id)
+        store.threads.refresh_thread(conn, thread_id)
     summary.moved += len(moves)
 
 

@@ -331,3 +331,170 @@ def test_not_an_isso_database(client, tmp_path):
     with sqlite3.connect(copy) as connection:
         connection.execute("ALTER TABLE comments RENAME TO remarks")
     assert "table comments" in refused(client, Isso(copy))
+
+
+# Fidelity: imported HTML stays HTML
+
+
+def test_disqus_breaks_code_and_backslashes_look_as_they_did(client):
+    summary = run(client, Disqus(FIXTURES / "disqus_breaks.xml"))
+    assert summary.comments == 3
+    page = thread(client, "/2014/05/breaks/")
+    assert page["thread"]["closed"] is True  # closed there, closed here
+    [ada] = page["comments"]
+    assert ada["html"] == (
+        "<p>Steps:<br>1. open it<br>- then this<br>&gt; not a quote<br>"
+        "C:\\Users\\ada\\ and a trailing \\<br>~~~ fences ~~~ are just text</p><p>Bye</p>"
+    )
+    bob = ada["replies"][0]["html"]
+    assert "<pre><code>for x in xs:\n    print(x)  # " in bob  # line breaks kept
+    assert 'rel="nofollow ugc noopener">not a link</a>\n</code></pre>' in bob
+    assert "<code>a [b](c) d</code>" in bob  # no link syntax leaking into code
+    assert '<a href="https://docs.example.org/a_b" rel="nofollow ugc noopener">' in bob
+    # The deleted page's comment is there for moderators, hidden from readers.
+    assert thread(client, "/2014/06/gone/")["comments"] == []
+    gone = by_key(client)[f"{SITE}/disqus:203"]
+    assert (gone.status.value, gone.held_reason) == ("hidden", "deleted thread")
+
+
+def test_an_imported_comment_keeps_its_html_until_edited(client):
+    run(client, Disqus(FIXTURES / "disqus_breaks.xml"))
+    ada = by_key(client)[f"{SITE}/disqus:201"]
+    # The Markdown kept for edits renders as the original does (whitespace aside).
+    assert ada.text.startswith("Steps:\n1\\. open it\n\\- then this\n\\> not a quote\n")
+    moderation = client.app.state.moderation
+    edited = moderation.edit("mod@example.org", ada.id, ada.text.replace("Bye", "Bye now"))
+    assert edited.html == (
+        "<p>Steps:<br>\n1. open it<br>\n- then this<br>\n&gt; not a quote<br>\n"
+        "C:\\Users\\ada\\ and a trailing \\<br>\n~~~ fences ~~~ are just text</p>\n<p>Bye now</p>"
+    )
+    bob = by_key(client)[f"{SITE}/disqus:202"]
+    assert bob.html.startswith("<p>Code:</p><pre><code>")  # unedited: the original HTML
+    assert bob.edited is None
+
+
+def test_comments_of_protected_private_and_closed_posts(client):
+    summary = run(client, WordPress(FIXTURES / "wordpress_private.xml"))
+    assert summary.comments == 3
+    comments = by_key(client)
+    blog = "wordpress:old.example.org/second"
+    protected = comments[f"{SITE}/{blog}:1"]
+    private = comments[f"{SITE}/{blog}:2"]
+    assert (protected.status.value, protected.held_reason) == ("hidden", "protected post")
+    assert (private.status.value, private.held_reason) == ("hidden", "private post")
+    assert thread(client, "/second/members/")["comments"] == []
+    closed = thread(client, "/second/closed/")
+    assert closed["thread"]["closed"] is True
+    assert closed["comments"][0]["html"] == (
+        "<p>Said before it closed.</p>\n<p>Second paragraph<br>\nwith a break.</p>"
+    )
+
+
+def test_private_comments_can_be_left_out(client):
+    summary = run(client, WordPress(FIXTURES / "wordpress_private.xml"), private=Keep.SKIP)
+    assert summary.comments == 1
+    assert summary.skipped == {"protected post": 1, "private post": 1}
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_every_wxr_version_reads_alike(client, tmp_path, version):
+    text = (FIXTURES / "wordpress.xml").read_text(encoding="utf-8")
+    path = broken(tmp_path, f"wxr-{version}.xml", text.replace("export/1.2/", f"export/{version}/"))
+    summary = run(client, WordPress(path))
+    assert (summary.found, summary.comments, summary.top_level) == (10, 7, 1)
+
+
+# Sites and sources side by side
+
+
+def test_two_isso_databases_into_two_sites(client):
+    first = run(client, Isso(FIXTURES / "isso.db"))
+    importer = Importer(client.app.state.service.engine, client.app.state.tokens)
+    second = importer.run(Isso(FIXTURES / "isso.db"), ImportOptions(site="other.example"))
+    assert first.comments == second.comments == 6
+    assert second.already == 0 and second.new_threads == first.new_threads
+    keys = by_key(client)
+    assert f"{SITE}/isso:1" in keys and "other.example/isso:1" in keys
+
+
+def test_two_wordpress_blogs_on_one_host(client):
+    first = run(client, WordPress(FIXTURES / "wordpress.xml"))
+    second = run(client, WordPress(FIXTURES / "wordpress_private.xml"))
+    assert first.comments == 7 and second.comments == 3  # ids 1 and 3 again: another blog
+    assert second.already == 0
+
+
+def test_a_corrected_map_url_moves_what_went_wrong(client):
+    wrong = run(client, Disqus(FIXTURES / "disqus.xml"), url_rules=(parse_url_rule("/=/x/"),))
+    assert wrong.comments == 9
+    assert len(thread(client, "/x/2012/11/hello-world/")["comments"]) == 3
+    fixed = run(client, Disqus(FIXTURES / "disqus.xml"))
+    assert (fixed.comments, fixed.moved, fixed.already) == (0, 9, 0)
+    assert thread(client, "/x/2012/11/hello-world/")["thread"]["count"] == 0
+    hello = thread(client, "/2012/11/hello-world/")
+    assert hello["thread"]["count"] == 7
+    assert texts(hello["comments"])[0] == (
+        "Ada",
+        [("Bob", [("Anonymous Reader", [("Cy", [("Zoë", [])])])])],
+    )
+    assert len(stored(client)) == 9  # moved, not duplicated
+    again = run(client, Disqus(FIXTURES / "disqus.xml"))
+    assert (again.moved, again.already) == (0, 9)
+
+
+@pytest.mark.parametrize(
+    ("rule", "url", "uri"),
+    [
+        ("example.org=", "https://example.org/2012/post/", "/2012/post/"),
+        ("example.org=/", "https://example.org/2012/post/", "/2012/post/"),  # the whole path
+        ("example.org:8080=/dev/", "http://example.org:8080/a/b/", "/dev/a/b/"),
+        ("example.org:8080=/dev/", "http://example.org/a/b/", "/a/b/"),  # another port: no
+        ("https://example.org:8443/=/", "https://example.org:8443/a/", "/a/"),
+        ("example.org/blog=/", "https://example.org/blog/2012/post/", "/2012/post/"),
+        ("example.org/blog=/", "https://example.org/blogger/post/", "/blogger/post/"),
+        ("example.org/blog/=/", "https://example.org/blog", "/"),
+    ],
+)
+def test_prefix_rules_do_what_they_say(rule, url, uri):
+    assert map_url(url, (parse_url_rule(rule),)) == uri
+
+
+# Invalid records
+
+
+def test_every_invalid_record_is_reported_and_nothing_written(client, tmp_path):
+    text = (FIXTURES / "disqus.xml").read_text(encoding="utf-8")
+    text = text.replace("<createdAt>2012-11-29T03:00:00Z</createdAt>", "<createdAt/>", 1)
+    text = text.replace('<post dsq:id="110">', "<post>", 1)
+    text = text.replace('<post dsq:id="109">', '<post dsq:id="101">', 1)
+    path = broken(tmp_path, "several.xml", text)
+    before = snapshot(client)
+    with pytest.raises(CommandError) as error:
+        run(client, Disqus(path))
+    assert snapshot(client) == before
+    lines = str(error.value).splitlines()
+    assert len(lines) == 4
+    assert "<post> has no valid <createdAt>: ''" in lines[0]
+    assert "<post> is a duplicate: disqus:101 is the comment at line" in lines[1]
+    assert "<post> has no dsq:id" in lines[2]
+    assert lines[3].endswith(
+        "3 invalid records: nothing was imported (--skip-invalid imports the others)"
+    )
+
+
+def test_skip_invalid_imports_the_rest_and_lists_it(client, tmp_path):
+    text = (FIXTURES / "disqus.xml").read_text(encoding="utf-8")
+    text = text.replace('<post dsq:id="109">', '<post dsq:id="101">', 1)
+    path = broken(tmp_path, "duplicate.xml", text)
+    summary = run(client, Disqus(path), skip_invalid=True)
+    assert [record.element for record in summary.invalid] == ["<post>"]
+    assert "duplicate" in str(summary.invalid[0])
+    assert summary.comments == 8  # the first 101 kept, its duplicate left
+    assert by_key(client)[f"{SITE}/disqus:101"].author == "Ada"
+
+
+def test_rendering_in_worker_processes_gives_the_same(client):
+    summary = run(client, Disqus(FIXTURES / "disqus.xml"), workers=2)
+    assert summary.comments == 9
+    first = thread(client, "/2012/11/hello-world/")["comments"][0]
+    assert first["html"].startswith("<p>First! Love the <strong>post</strong>")

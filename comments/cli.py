@@ -171,6 +171,18 @@ def add_import_commands(commands: argparse._SubParsersAction) -> None:
             help=f"leave {status} comments out (skip, the default) or bring them in hidden",
         )
     shared.add_argument(
+        "--private",
+        choices=[keep.value for keep in importer.Keep],
+        default=importer.Keep.HIDDEN.value,
+        help="comments of password-protected, private or deleted posts and threads: bring "
+        "them in hidden (the default) or leave them out",
+    )
+    shared.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid records of a file that has invalid ones, and list those left",
+    )
+    shared.add_argument(
         "--dry-run", action="store_true", help="say what would happen, write nothing"
     )
     for name, what in (
@@ -240,6 +252,8 @@ def import_or_export(config: settings.Config, args: argparse.Namespace) -> None:
             url_rules=tuple(args.map_url),
             spam=importer.Keep(args.spam),
             deleted=importer.Keep(args.deleted),
+            private=importer.Keep(args.private),
+            skip_invalid=args.skip_invalid,
             dry_run=args.dry_run,
         )
         source = foreign.SOURCES[args.source](args.file, meter)
@@ -256,6 +270,8 @@ def describe(summary: importer.Summary) -> str:
         f" ({summary.found} in the file)",
         f"  threads:  {summary.threads} with new comments ({summary.new_threads} new threads)",
     ]
+    if summary.moved:
+        lines.append(f"  moved:    {summary.moved} to another thread (the page's new address)")
     if summary.skipped:
         reasons = ", ".join(
             f"{count} {reason}" for reason, count in sorted(summary.skipped.items())
@@ -268,6 +284,9 @@ def describe(summary: importer.Summary) -> str:
             f"  dropped as invalid: {summary.websites_dropped} websites,"
             f" {summary.emails_dropped} emails (the comments came without them)"
         )
+    if summary.invalid:
+        lines.append(f"  left out as invalid (--skip-invalid): {len(summary.invalid)}")
+        lines.extend(f"    {record}" for record in summary.invalid)
     if summary.dry_run:
         lines.append("Nothing was written (--dry-run).")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The only producer of user-visible HTML: Markdown -> bleach allowlist."""
+"""The only producer of user-visible HTML: Markdown (or imported HTML) -> bleach allowlist."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import bleach
 from bleach.html5lib_shim import Filter
+from bleach.linkifier import LinkifyFilter
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
@@ -138,3 +139,100 @@ def render_markdown(text: str) -> str:
     # markdown-it already escapes every raw tag (html=False) and refuses javascript: and
     # friends; bleach is the second, independent wall that decides what reaches a page.
     return _cleaner().clean(_markdown().render(text)).strip()
+
+
+# Imported HTML (Disqus, WordPress) is kept as HTML, never round-tripped through Markdown: that
+# turned <br> into a literal "\\", "~~~" into strikethrough and squashed code blocks. It goes
+# through the same allowlist, and gets the same links: bare http(s) URLs and email addresses
+# become links (with a scheme only, as markdown-it's linkify is set up above), none in code.
+_IMPORTED_URL = re.compile(
+    r"""\(*\bhttps?://(?:[\w.-]+(?::[^\s@/]*)?@)?[\w-]+(?:\.[\w-]+)*(?::[0-9]+)?"""
+    r"""(?:[/?#][^\s{}|\\^`<>"]*)?""",
+    re.IGNORECASE,
+)
+_LINKABLE = re.compile(r"://|@")  # no link to make without one: skip the linkify pass
+# What other systems write for what our allowlist calls otherwise; without this, bleach would
+# strip <b> and keep only its text. Headings become bold paragraphs (we allow no headings), as
+# the Markdown path's imports did.
+_SYNONYMS = {"b": "strong", "i": "em", "s": "del", "strike": "del"}
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+
+class _SynonymFilter(Filter):
+    """Before the allowlist: <b> -> <strong>, <h3> -> <p><strong>, <img> -> a link to it."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for token in super().__iter__():
+            kind, name = token["type"], token.get("name")
+            if kind in ("StartTag", "EndTag") and name in _SYNONYMS:
+                token["name"] = _SYNONYMS[name]
+            elif kind in ("StartTag", "EndTag") and name in _HEADINGS:
+                pair = [
+                    {"type": kind, "name": "p", "namespace": token.get("namespace"), "data": {}}
+                ]
+                pair.append({**pair[0], "name": "strong"})
+                yield from pair if kind == "StartTag" else reversed(pair)
+                continue
+            elif kind in ("StartTag", "EmptyTag") and name == "img":
+                yield from _image_link(token)
+                continue
+            yield token
+
+
+def _image_link(token: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    source = (token["data"].get((None, "src")) or "").strip()
+    label = (token["data"].get((None, "alt")) or "").strip() or source
+    if not source:
+        yield {"type": "Characters", "data": label}
+        return
+    namespace = token.get("namespace")
+    yield {
+        "type": "StartTag",
+        "name": "a",
+        "namespace": namespace,
+        "data": {(None, "href"): source},
+    }
+    yield {"type": "Characters", "data": label}
+    yield {"type": "EndTag", "name": "a", "namespace": namespace, "data": {}}
+
+
+def _html_cleaner(linkify: bool) -> bleach.Cleaner:
+    name = "linkifier" if linkify else "html"
+    cleaner = getattr(_cleaners, name, None)
+    if cleaner is None:
+        links = functools.partial(
+            LinkifyFilter,
+            callbacks=[],  # rel comes from _LinkRelFilter, as on every link
+            skip_tags=["pre", "code"],
+            parse_email=True,
+            url_re=_IMPORTED_URL,
+        )
+        cleaner = bleach.Cleaner(
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            protocols=ALLOWED_PROTOCOLS,
+            strip=True,
+            strip_comments=True,
+            filters=[links, _LinkRelFilter] if linkify else [_LinkRelFilter],
+        )
+        # bleach's parser drops tags outside the allowlist as it reads them: this one lets the
+        # synonyms through to _SynonymFilter, which renames them before the allowlist runs.
+        cleaner.parser = bleach.html5lib_shim.BleachHTMLParser(
+            tags=ALLOWED_TAGS | _SYNONYMS.keys() | _HEADINGS | {"img"},
+            strip=True,
+            # Entities stay as written (&#8220;, &hellip;): a browser shows what the old system
+            # showed. Consuming them would turn a literal "&amp;amp;" into "&amp;" (bleach's
+            # serializer leaves an & that starts an entity alone).
+            consume_entities=False,
+            namespaceHTMLElements=False,
+        )
+        walker = cleaner.walker
+        cleaner.walker = lambda tree: _SynonymFilter(walker(tree))
+        setattr(_cleaners, name, cleaner)
+    return cleaner
+
+
+def render_html(html: str) -> str:
+    """HTML another system kept (an imported comment) -> safe HTML to store and show: what the
+    old system showed, minus what our allowlist removes."""
+    return _html_cleaner(bool(_LINKABLE.search(html))).clean(html).strip()

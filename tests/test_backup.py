@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,15 @@ from tests.test_admin import signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+# What an empty database exports: the header and a manifest of nothing.
+EMPTY = (
+    b'{"format":"comments-backup","version":2,"password_hashes":true}\n'
+    b'{"type":"manifest","counts":{},"sha256":"'
+    + hashlib.sha256(b'{"format":"comments-backup","version":2,"password_hashes":true}\n')
+    .hexdigest()
+    .encode()
+    + b'"}\n'
+)
 
 
 def exported(url: str, with_password_hashes: bool = True) -> bytes:
@@ -121,10 +131,11 @@ def test_the_file_is_documented_json_lines(client, clock):
     fill(client, clock)
     lines = exported(client.app.state.config.database_url).splitlines()
     header = orjson.loads(lines[0])
-    assert header == {"format": "comments-backup", "version": 1, "password_hashes": True}
-    kinds = [orjson.loads(line)["type"] for line in lines[1:]]
+    assert header == {"format": "comments-backup", "version": 2, "password_hashes": True}
+    assert orjson.loads(lines[-1])["type"] == "manifest"  # the last line, always
+    kinds = [orjson.loads(line)["type"] for line in lines[1:-1]]
     assert kinds == sorted(kinds, key=list(backup.RECORDS).index)  # in the documented order
-    comment = next(orjson.loads(line) for line in lines[1:] if b'"disqus:101"' in line)
+    comment = next(orjson.loads(line) for line in lines[1:] if b'/disqus:101"' in line)
     assert list(comment) == ["type", *backup.fields_of("comment")]
     assert comment["text"].startswith("First! Love the **post**")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", comment["created"])
@@ -176,7 +187,7 @@ def test_restore_checks_every_line_before_writing(client, clock, other, tmp_path
         path.write_bytes(b"".join(lines[: number - 1]) + bad + b"".join(lines[number:]))
         with pytest.raises(CommandError, match=rf"^{re.escape(str(path))}: line {number}: "):
             restored(other, path)
-        assert exported(other) == lines[0]  # still empty
+        assert exported(other) == EMPTY  # still empty
     wrong = tmp_path / "typed.jsonl"
     comment = next(line for line in lines if b'"type":"comment"' in line)
     wrong.write_bytes(lines[0] + comment.replace(b'"status":"approved"', b'"status":true'))
@@ -196,5 +207,64 @@ def test_moderators_download_it_from_the_admin(client):
     assert response.headers["cache-control"] == "no-store"
     lines = [orjson.loads(line) for line in response.content.splitlines()]
     assert lines[0]["password_hashes"] is False
-    assert [line["type"] for line in lines[1:]] == ["thread", "comment", "moderator"]
-    assert lines[-1]["password_hash"] is None
+    assert [line["type"] for line in lines[1:]] == ["thread", "comment", "moderator", "manifest"]
+    assert lines[-2]["password_hash"] is None
+
+
+def test_a_file_cut_short_is_refused_naming_where_it_stops(client, clock, other, tmp_path):
+    fill(client, clock)
+    lines = exported(client.app.state.config.database_url).splitlines(keepends=True)
+    manifest = orjson.loads(lines[-1])
+    assert manifest["counts"]["comments"] == 27 and len(manifest["sha256"]) == 64
+    for kept in (len(lines) - 1, 40):  # cut at a line boundary: before the manifest, or mid-way
+        path = tmp_path / f"cut-{kept}.jsonl"
+        path.write_bytes(b"".join(lines[:kept]))
+        with pytest.raises(
+            CommandError, match=rf"^{re.escape(str(path))}: line {kept}: the file stops here"
+        ):
+            restored(other, path)
+        assert exported(other) == EMPTY  # nothing written
+
+
+def test_a_changed_line_or_a_missing_one_breaks_the_manifest(client, clock, other, tmp_path):
+    fill(client, clock)
+    lines = exported(client.app.state.config.database_url).splitlines(keepends=True)
+    changed = [line.replace(b'"Ada"', b'"Eve"') for line in lines]
+    assert changed != lines
+    dropped = lines[:5] + lines[6:]
+    for name, body, match in (
+        ("changed", changed, "the checksum of the lines above does not match"),
+        ("dropped", dropped, "the manifest counts"),
+    ):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"".join(body))
+        with pytest.raises(CommandError, match=rf"line {len(body)}: {match}"):
+            restored(other, path)
+        assert exported(other) == EMPTY
+
+
+def test_a_value_the_database_refuses_names_its_line(client, clock, other, tmp_path):
+    fill(client, clock)
+    lines = exported(client.app.state.config.database_url).splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines, 1) if b'"type":"comment"' in line) + 2
+    bad = lines[number - 1].replace(b'"status":"approved"', b'"status":"shown"')
+    bad = bad.replace(b'"status":"hidden"', b'"status":"shown"')
+    body = [*lines[: number - 1], bad, *lines[number:-1]]
+    # A manifest that matches the changed file: only the database can say no.
+    digest = hashlib.sha256(b"".join(body)).hexdigest()
+    manifest = orjson.loads(lines[-1])
+    body.append(orjson.dumps({**manifest, "sha256": digest}) + b"\n")
+    path = tmp_path / "refused.jsonl"
+    path.write_bytes(b"".join(body))
+    with pytest.raises(CommandError, match=rf": line {number}: the database refuses this comments"):
+        restored(other, path)
+    assert exported(other) == EMPTY
+
+
+def test_version_1_files_still_restore(client, clock, other, tmp_path):
+    post(client, "Hello from before the manifest")
+    lines = exported(client.app.state.config.database_url).splitlines(keepends=True)
+    old = [lines[0].replace(b'"version":2', b'"version":1'), *lines[1:-1]]
+    path = tmp_path / "v1.jsonl"
+    path.write_bytes(b"".join(old))
+    assert restored(other, path) == {"threads": 1, "comments": 1}

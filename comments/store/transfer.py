@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
@@ -11,25 +10,57 @@ from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, u
 from comments.store.rows import upsert_for
 from comments.tables import comments, metadata, threads
 
+_LOOKUP = 500  # values per IN (...): under SQLite's limit of bound parameters
 
-def import_thread(
-    conn: Connection, site: str, uri: str, title: str, created: datetime
-) -> tuple[int, bool]:
-    """The thread for (site, uri), created if missing: its id, and whether it is new."""
-    new_id = conn.execute(
+
+def import_threads(
+    conn: Connection, site: str, wanted: list[dict[str, Any]]
+) -> tuple[dict[str, int], int]:
+    """The threads of `site` for these pages ({uri, title, created, closed}, one per uri),
+    created if missing: their ids by uri, and how many are new. A thread that exists gets the
+    title when it has none, and is closed when the source closed it (never reopened)."""
+    if not wanted:
+        return {}, 0
+    new = conn.execute(
         upsert_for(conn)(threads)
-        .values(site=site, uri=uri, title=title, created=created)
         .on_conflict_do_nothing(index_elements=["site", "uri"])
-        .returning(threads.c.id)
-    ).scalar_one_or_none()
-    if new_id is not None:
-        return new_id, True
-    thread_id, current = conn.execute(
-        select(threads.c.id, threads.c.title).where(threads.c.site == site, threads.c.uri == uri)
-    ).one()
-    if title and not current:
-        conn.execute(update(threads).where(threads.c.id == thread_id).values(title=title))
-    return thread_id, False
+        .returning(threads.c.id),
+        [{**thread, "site": site} for thread in wanted],
+    ).all()
+    by_uri = {thread["uri"]: thread for thread in wanted}
+    ids = {}
+    for start in range(0, len(wanted), _LOOKUP):
+        uris = [thread["uri"] for thread in wanted[start : start + _LOOKUP]]
+        found = conn.execute(
+            select(threads.c.id, threads.c.uri, threads.c.title, threads.c.closed).where(
+                threads.c.site == site, threads.c.uri.in_(uris)
+            )
+        ).all()
+        for thread_id, uri, title, closed in found:
+            ids[uri] = thread_id
+            source = by_uri[uri]
+            changes = {}
+            if source["title"] and not title:
+                changes["title"] = source["title"]
+            if source["closed"] and not closed:
+                changes["closed"] = True
+            if changes:
+                conn.execute(update(threads).where(threads.c.id == thread_id).values(**changes))
+    return ids, len(new)
+
+
+def imported_by_key(conn: Connection, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """Comments imported before under these keys: key -> (comment id, thread id)."""
+    found = {}
+    for start in range(0, len(keys), _LOOKUP):
+        chunk = keys[start : start + _LOOKUP]
+        for key, id_, thread_id in conn.execute(
+            select(comments.c.import_key, comments.c.id, comments.c.thread_id).where(
+                comments.c.import_key.in_(chunk)
+            )
+        ):
+            found[key] = (id_, thread_id)
+    return found
 
 
 def insert_imported(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -46,14 +77,63 @@ def insert_imported(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     return list(conn.execute(statement, unlinked).scalars())
 
 
-def unlinked_threads(conn: Connection) -> list[int]:
-    """Threads with imported comments not linked yet (also those an interrupted import left)."""
+def move_imported(conn: Connection, moves: list[tuple[int, int, str | None]]) -> None:
+    """(comment id, new thread id, its parent's import key): comments an earlier import put in
+    the wrong thread go to the right one, unlinked there until link_imported. Their replies
+    that stay behind lose their parent (see unlink_strays)."""
+    if moves:
+        conn.execute(
+            update(comments)
+            .where(comments.c.id == bindparam("b_id"))
+            .values(
+                thread_id=bindparam("b_thread"),
+                import_parent=bindparam("b_parent"),
+                parent_id=None,
+                root_id=0,
+            ),
+            [
+                {"b_id": id_, "b_thread": thread, "b_parent": parent}
+                for id_, thread, parent in moves
+            ],
+        )
+
+
+def unlink_strays(conn: Connection, thread_ids: list[int]) -> None:
+    """In threads that comments moved out of: replies whose parent is in another thread now
+    wait to be linked again (by their parent's key, as an import would link them), and every
+    root is worked out again by link_imported."""
+    if not thread_ids:
+        return
+    parent = comments.alias("parent")
+    elsewhere = (
+        select(parent.c.id)
+        .where(parent.c.id == comments.c.parent_id, parent.c.thread_id != comments.c.thread_id)
+        .exists()
+    )
+    key_of_parent = (
+        select(parent.c.import_key).where(parent.c.id == comments.c.parent_id).scalar_subquery()
+    )
+    conn.execute(
+        update(comments)
+        .where(comments.c.thread_id.in_(thread_ids), elsewhere)
+        .values(import_parent=key_of_parent, parent_id=None)
+    )
+    conn.execute(update(comments).where(comments.c.thread_id.in_(thread_ids)).values(root_id=0))
+
+
+def unlinked_threads(conn: Connection, after: int = 0, limit: int = 100) -> list[int]:
+    """Threads with imported comments not linked yet (also those an interrupted import left),
+    `limit` at a time in order of id, those above `after`."""
     return list(
         conn.execute(
             select(comments.c.thread_id)
-            .where(or_(comments.c.import_parent.is_not(None), comments.c.root_id == 0))
+            .where(
+                or_(comments.c.import_parent.is_not(None), comments.c.root_id == 0),
+                comments.c.thread_id > after,
+            )
             .distinct()
             .order_by(comments.c.thread_id)
+            .limit(limit)
         ).scalars()
     )
 

@@ -24,7 +24,6 @@ WALLS = {
     "jinja2": {"admin"},
     "smtplib": {"mail"},
     "lxml": {"foreign"},
-    "markdownify": {"foreign"},
     "sqlite3": {"foreign"},  # Isso's database is a file we read, not our database
     "tqdm": {"cli"},
     "redis": {"ratelimit"},

@@ -228,11 +228,12 @@ def import_or_export(config: settings.Config, args: argparse.Namespace) -> None:
         counts = ", ".join(f"{count} {table}" for table, count in restored.items())
         print(f"restored {counts or 'an empty backup'} into {db.redacted(config.database_url)}")
     else:
-        site = (args.site or config.default_site).strip().lower()
-        if config.origins and site not in config.site_hosts:
+        asked = (args.site or config.default_site).strip().lower()
+        site = config.known_site(asked) or asked
+        if config.origins and site not in config.sites:
             print(
                 f"comments: warning: {site} is not the site of any of COMMENTS_ORIGINS "
-                f"({', '.join(config.site_hosts)}): no page will show these comments",
+                f"({', '.join(config.sites)}): no page will show these comments",
                 file=sys.stderr,
             )
         options = importer.ImportOptions(

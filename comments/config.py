@@ -94,6 +94,12 @@ class Config:
         return self.site_table.sites or ("localhost",)
 
     @property
+    def site_hosts(self) -> tuple[str, ...]:
+        """The configured sites' names, none when no origin is configured (the admin's site
+        filter offers these)."""
+        return self.site_table.sites
+
+    @property
     def default_site(self) -> str:
         """The site of requests that name no allowed origin: the first configured one."""
         return self.site_table.sites[0] if self.site_table.sites else "localhost"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import re
@@ -44,19 +45,24 @@ def config(request: Request) -> Config:
 
 def site_of(request: Request) -> str:
     """Threads belong to the site whose page asks; unknown or absent origins get the default."""
-    origin = (request.headers.get("origin") or "").lower()
-    if origin in config(request).origins:
-        return urlsplit(origin).netloc
-    return config(request).default_site
+    return config(request).site_of_origin(request.headers.get("origin"))
+
+
+def site_uri(settings: Config, site: str, uri: str) -> str:
+    """The thread key of a validated URI on this site: of its query, only the parameters the
+    site lists (validate keeps them all, knowing no site)."""
+    if "?" not in uri:
+        return uri
+    return validate.uri(uri, query_parameters=settings.query_parameters_of(site))
 
 
 def is_allowed_origin(origin: str, request: Request) -> bool:
     settings = config(request)
-    if origin.lower() in settings.origins:
+    if origin.lower() in settings.allowed_origins:
         return True
     if urlsplit(origin).netloc == request.headers.get("host"):
         return True  # the server's own pages, such as /demo
-    return not settings.origins and bool(LOCALHOST_ORIGIN.fullmatch(origin))
+    return not settings.allowed_origins and bool(LOCALHOST_ORIGIN.fullmatch(origin))
 
 
 def require_allowed_origin(request: Request) -> None:
@@ -166,6 +172,7 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
 async def get_thread(request: Request) -> Response:
     uri, sort, limit, after = thread_query(request.scope["query_string"])
     site = site_of(request)
+    uri = site_uri(config(request), site, uri)
     # The thread's version decides everything: a 304, a page from this process's cache, or
     # (after a write anywhere, by any worker) a fresh read of the comment rows.
     comment_service = service(request)
@@ -219,9 +226,11 @@ def accepts_gzip(accept_encoding: str) -> bool:
 async def post_comment(request: Request) -> Response:
     require_allowed_origin(request)
     submission = validate.submission(await json_body(request), config(request).max_length)
-    edited = await run_in_threadpool(
-        service(request).submit, site_of(request), submission, client_ip(request)
+    site = site_of(request)
+    submission = dataclasses.replace(
+        submission, uri=site_uri(config(request), site, submission.uri)
     )
+    edited = await run_in_threadpool(service(request).submit, site, submission, client_ip(request))
     return JSONResponse(edited_json(edited), status_code=201)
 
 

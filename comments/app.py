@@ -102,8 +102,8 @@ def cors_options(config: Config) -> dict[str, object]:
         "expose_headers": ["ETag", "Retry-After"],
         "max_age": 86400,
     }
-    if config.origins:
-        cors["allow_origins"] = list(config.origins)
+    if config.allowed_origins:
+        cors["allow_origins"] = list(config.allowed_origins)
     else:
         cors["allow_origin_regex"] = api.LOCALHOST_ORIGIN.pattern
     return cors

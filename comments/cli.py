@@ -1,5 +1,5 @@
 """The `comments` command: serve, migrate, moderator add/list/remove, privacy export/erase,
-import (Disqus, WordPress, Isso, a backup) and export."""
+import (Disqus, WordPress, Isso, a backup), export, and sites list/rename/merge/move."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 
 from tqdm import tqdm
 
-from comments import backup, db, foreign, importer
+from comments import backup, db, foreign, importer, sites
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.errors import CommandError
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     erase.add_argument("--yes", action="store_true", help="do not ask")
 
     add_import_commands(commands)
+    add_site_commands(commands)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
             manage_privacy(config, args)
         elif args.command in ("import", "export"):
             import_or_export(config, args)
+        elif args.command == "sites":
+            manage_sites(config, args)
         else:
             run_server(config, args.config, overrides)
     except CommandError as error:
@@ -240,11 +243,12 @@ def import_or_export(config: settings.Config, args: argparse.Namespace) -> None:
         counts = ", ".join(f"{count} {table}" for table, count in restored.items())
         print(f"restored {counts or 'an empty backup'} into {db.redacted(config.database_url)}")
     else:
-        site = (args.site or config.default_site).strip().lower()
-        if config.origins and site not in config.site_hosts:
+        asked = (args.site or config.default_site).strip().lower()
+        site = config.known_site(asked) or asked
+        if config.origins and site not in config.sites:
             print(
                 f"comments: warning: {site} is not the site of any of COMMENTS_ORIGINS "
-                f"({', '.join(config.site_hosts)}): no page will show these comments",
+                f"({', '.join(config.sites)}): no page will show these comments",
                 file=sys.stderr,
             )
         options = importer.ImportOptions(
@@ -292,11 +296,117 @@ def describe(summary: importer.Summary) -> str:
     return "\n".join(lines)
 
 
+# Sites
+
+
+def add_site_commands(commands: argparse._SubParsersAction) -> None:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML file with settings"
+    )
+    dry_run = argparse.ArgumentParser(add_help=False, parents=[parent])
+    dry_run.add_argument(
+        "--dry-run", action="store_true", help="say what would change, write nothing"
+    )
+    group = commands.add_parser(
+        "sites", parents=[parent], help="list sites, rename or merge them, move their threads"
+    )
+    actions = group.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[parent], help="each site with its threads and comments")
+    rename = actions.add_parser("rename", parents=[dry_run], help="rename a site")
+    rename.add_argument("old")
+    rename.add_argument("new", help="a name with no threads yet (else use merge)")
+    merge = actions.add_parser(
+        "merge", parents=[dry_run], help="threads of one site join another's (same page: merged)"
+    )
+    merge.add_argument("source", metavar="FROM")
+    merge.add_argument("target", metavar="INTO")
+    move = actions.add_parser(
+        "move", parents=[dry_run], help="threads under one path prefix move to another"
+    )
+    move.add_argument("site")
+    move.add_argument("old_prefix", metavar="OLD_PREFIX", help="e.g. /2019/05/")
+    move.add_argument("new_prefix", metavar="NEW_PREFIX", help="e.g. /blog/")
+
+
+def manage_sites(config: settings.Config, args: argparse.Namespace) -> None:
+    service = sites.SiteService(migrated_engine(config))
+    if args.action == "list":
+        summaries = service.list_sites()
+        for summary in summaries:
+            unreached = (
+                "" if summary.site in config.sites else "  (no configured origin reaches it)"
+            )
+            print(
+                f"{summary.site}  {summary.threads} threads, {comments(summary.comments)}"
+                f" ({summary.visible} visible){unreached}"
+            )
+        if not summaries:
+            print("no sites have threads yet")
+        return
+    who = f"command line ({getpass.getuser()})"
+    if args.action == "rename":
+        changes = service.rename(who, args.old, args.new, dry_run=args.dry_run)
+        target = args.new
+    elif args.action == "merge":
+        changes = service.merge(who, args.source, args.target, dry_run=args.dry_run)
+        target = args.target
+    else:
+        changes = service.move(
+            who, args.site, args.old_prefix, args.new_prefix, dry_run=args.dry_run
+        )
+        target = args.site
+    print(describe_site_changes(changes))
+    target = target.strip().lower()
+    if target not in config.sites:
+        print(
+            f"comments: warning: no configured origin reaches {target}: "
+            f"its pages show nothing until one does (see COMMENTS_ORIGINS, COMMENTS_SITE_ALIASES)",
+            file=sys.stderr,
+        )
+
+
+def describe_site_changes(changes) -> str:
+    """What a sites command prints: one line per thread key that changed."""
+    lines = []
+    for move in changes.moves:
+        for thread in move.threads:
+            if thread is move.survivor:
+                lines.append(
+                    f"  thread {thread.id}: {thread.site}{thread.uri} -> {move.site}{move.uri}"
+                )
+            else:
+                lines.append(
+                    f"  thread {thread.id}: {thread.site}{thread.uri} merged into thread"
+                    f" {move.survivor.id} at {move.site}{move.uri}"
+                )
+    verb = "Would move" if changes.dry_run else "Moved"
+    lines.append(f"{verb} {len(lines)} threads ({changes.merged} merged into another).")
+    if changes.dry_run:
+        lines.append("Nothing was written (--dry-run).")
+    return "\n".join(lines)
+
+
+def warn_about_unreached_sites(config: settings.Config, engine: db.Engine) -> None:
+    """Comments under a site no origin reaches any more show on no page: say so, and how to
+    bring them back (most often: COMMENTS_ORIGINS set at last, the comments under localhost)."""
+    for site in sites.SiteService(engine).unreached(config):
+        log.warning(
+            "%s under %s show on no page: no configured origin or alias reaches that site; "
+            "to show them on %s, run: %s",
+            comments(site.comments),
+            site.site,
+            site.target,
+            site.command,
+        )
+
+
 def run_server(config: settings.Config, config_path: str | None, overrides: dict) -> None:
     import uvicorn
 
     engine = db.create_engine(config.database_url)
     db.migrate(engine)
+    warn_about_unreached_sites(config, engine)
     engine.dispose()
     if not config.origins:
         log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import ipaddress
 import os
 import re
@@ -36,6 +37,10 @@ class Config:
     origins: tuple[str, ...] = ()
     moderation: Moderation = Moderation.POST
     site_moderation: tuple[tuple[str, Moderation], ...] = ()  # per-site exceptions
+    # Each site's canonical name and the other names its pages are reached by (see SiteTable).
+    site_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The query parameters that make a different page, per site; every other one is ignored.
+    site_query_parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     edit_window: int = 15 * 60
     max_length: int = 10_000
     rate_limit: int = 10
@@ -69,14 +74,56 @@ class Config:
     # Where the rate limits count ("" = the database); may carry a password
     redis_url: str = dataclasses.field(default="", repr=False)
 
+    @functools.cached_property
+    def site_table(self) -> SiteTable:
+        return SiteTable.build(self.origins, self.site_aliases)
+
+    def site_of_origin(self, origin: str | None) -> str:
+        """The site a request or a command is about, from an Origin (`https://www.example.org`)
+        or a name (`example.org`): the one function that maps addresses to sites. An address no
+        setting reaches gets the default site."""
+        return self.site_table.find(origin or "") or self.default_site
+
+    def known_site(self, address: str) -> str | None:
+        """The configured site an origin or a name reaches, or None."""
+        return self.site_table.find(address)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The configured sites' canonical names, the default first."""
+        return self.site_table.sites or ("localhost",)
+
     @property
     def site_hosts(self) -> tuple[str, ...]:
-        return tuple(urlsplit(origin).netloc for origin in self.origins)
+        """The configured sites' names, none when no origin is configured (the admin's site
+        filter offers these)."""
+        return self.site_table.sites
 
     @property
     def default_site(self) -> str:
         """The site of requests that name no allowed origin: the first configured one."""
-        return self.site_hosts[0] if self.origins else "localhost"
+        return self.site_table.sites[0] if self.site_table.sites else "localhost"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may post: COMMENTS_ORIGINS and the aliases written as origins."""
+        return self.site_table.allowed_origins
+
+    def origin_of_site(self, site: str) -> str | None:
+        """Where the site's pages are: the allowed origin of its own name, else the first that
+        reaches it."""
+        reaching = [
+            origin for origin in self.allowed_origins if self.site_table.find(origin) == site
+        ]
+        named = [origin for origin in reaching if parse_address(origin)[1] == site]
+        return (named or reaching or [None])[0]
+
+    def query_parameters_of(self, site: str) -> frozenset[str]:
+        """The query parameters that make a different page of this site (usually none)."""
+        for name, parameters in self.site_query_parameters:
+            if (self.known_site(name) or name) == site:
+                return frozenset(parameters)
+        return frozenset()
 
     @property
     def public_url(self) -> str:
@@ -88,11 +135,118 @@ class Config:
 
     def moderation_of(self, site: str) -> Moderation:
         """The moderation mode of one site: its own if set, else the server's."""
-        return dict(self.site_moderation).get(site, self.moderation)
+        for name, mode in self.site_moderation:
+            if (self.known_site(name) or name) == site:
+                return mode
+        return self.moderation
 
     @property
     def mail_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_address(text: str) -> tuple[str | None, str]:
+    """An origin (`https://www.example.org:443`) or a name (`example.org:8080`) as its scheme
+    (None for a name) and its host in lower case, with the port only when it is not a default
+    one. Raises ValueError for anything else (a path, another scheme, a user name)."""
+    text = text.strip().rstrip("/")
+    scheme = None
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise ValueError(f"{text!r}: only http and https origins")
+    else:
+        rest = text
+    parts = urlsplit("//" + rest)
+    if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in rest:
+        raise ValueError(f"{text!r} is not a host like example.org or an origin like https://x")
+    host = parts.hostname.rstrip(".")
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port  # ValueError when it is not a number from 0 to 65535
+    defaults = {DEFAULT_PORTS[scheme]} if scheme else set(DEFAULT_PORTS.values())
+    return scheme, host if port is None or port in defaults else f"{host}:{port}"
+
+
+def loose_name(host: str) -> str:
+    """What a host is short of the differences the web ignores between one site's addresses:
+    `www.` (the scheme and a default port are gone already)."""
+    return host.removeprefix("www.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteTable:
+    """Which site an address reaches, in this order of precedence:
+
+    1. an alias written as an origin (`http://blog.example.org:8080`), for that origin exactly;
+    2. a site's own name or an alias written as a name (`old-blog.net`), for any scheme;
+    3. a name that differs from one of those only by `www.`.
+
+    The sites are those of COMMENTS_SITE_ALIASES and of COMMENTS_ORIGINS: an origin that the
+    rules above give no site is a site of its own, named by its host. So two origins that differ
+    only by `www.`, scheme or default port are one site, named by whichever comes first, unless
+    both names are sites in COMMENTS_SITE_ALIASES (rule 2 beats rule 3).
+    """
+
+    sites: tuple[str, ...] = ()
+    by_origin: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    by_name: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    by_loose_name: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls, origins: tuple[str, ...], aliases: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> SiteTable:
+        """Raises ValueError when a name belongs to two sites."""
+        table = cls(allowed_origins=origins)
+        by_origin, by_name, by_loose = {}, {}, {}
+        owner: dict[str, str] = {}  # every name or origin written, and its site
+        for site, _ in aliases:
+            by_name[site] = site
+            owner[site] = site
+        for site, names in aliases:
+            for alias in names:
+                scheme, host = parse_address(alias)
+                key = f"{scheme}://{host}" if scheme else host
+                if owner.setdefault(key, site) != site:
+                    raise ValueError(f"{alias} is named for both {owner[key]} and {site}")
+                (by_origin if scheme else by_name)[key] = site
+                if scheme and key not in origins and key not in table.allowed_origins:
+                    table = dataclasses.replace(
+                        table, allowed_origins=(*table.allowed_origins, key)
+                    )
+        for name, site in [*by_name.items(), *((host, s) for host, s in by_origin.items())]:
+            by_loose.setdefault(loose_name(name.partition("://")[2] or name), site)
+        sites: list[str] = []
+        for origin in origins:
+            found = cls._find(by_origin, by_name, by_loose, origin)
+            if found is None:
+                found = parse_address(origin)[1]
+                by_name[found] = found
+                by_loose.setdefault(loose_name(found), found)
+            if found not in sites:
+                sites.append(found)
+        sites += [site for site, _ in aliases if site not in sites]
+        return dataclasses.replace(
+            table, sites=tuple(sites), by_origin=by_origin, by_name=by_name, by_loose_name=by_loose
+        )
+
+    def find(self, address: str) -> str | None:
+        return self._find(self.by_origin, self.by_name, self.by_loose_name, address)
+
+    @staticmethod
+    def _find(by_origin, by_name, by_loose, address: str) -> str | None:
+        try:
+            scheme, host = parse_address(address)
+        except ValueError:
+            return None
+        if scheme and f"{scheme}://{host}" in by_origin:
+            return by_origin[f"{scheme}://{host}"]
+        return by_name.get(host) or by_loose.get(loose_name(host))
 
 
 def _parse_duration(text: str) -> int:
@@ -125,6 +279,48 @@ def _parse_site_moderation(value: str | dict) -> tuple[tuple[str, Moderation], .
             raise ValueError("expected site=mode pairs, e.g. blog.example.org=pre")
         parsed.append((str(site).strip().lower(), _parse_choice(Moderation, str(mode))))
     return tuple(parsed)
+
+
+def _parse_site_lists(value: str | dict, parse_item) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`site=a,b; other=c` (an item with `=` starts the next site; `,` or `;` separate items),
+    or a TOML table of lists: `"site" = ["a", "b"]`."""
+    if isinstance(value, dict):
+        groups = [(str(site), _split(items)) for site, items in value.items()]
+    else:
+        groups = []
+        for item in (part.strip() for part in re.split("[,;]", value) if part.strip()):
+            if "=" in item:
+                site, _, first = item.partition("=")
+                groups.append((site, [first.strip()] if first.strip() else []))
+            elif groups:
+                groups[-1][1].append(item)
+            else:
+                raise ValueError(
+                    "expected site=name,name; e.g. blog.example.org=www.blog.example.org"
+                )
+    parsed: dict[str, tuple[str, ...]] = {}
+    for site, items in groups:
+        scheme, name = parse_address(site) if site.strip() else ("", "")
+        if scheme is not None or not name:
+            raise ValueError(
+                f"{site.strip()!r}: a site is named by its host, e.g. blog.example.org"
+            )
+        if name in parsed:
+            raise ValueError(f"{name} is listed twice")
+        parsed[name] = tuple(parse_item(item) for item in items)
+    return tuple(parsed.items())
+
+
+def _parse_alias(text: str) -> str:
+    scheme, host = parse_address(text)
+    return f"{scheme}://{host}" if scheme else host
+
+
+def _parse_query_parameter(text: str) -> str:
+    name = text.strip()
+    if not re.fullmatch(r"[^\s=&#?]+", name):
+        raise ValueError(f"{name!r} is not a query parameter's name")
+    return name
 
 
 def _parse_email(text: str) -> str:
@@ -198,6 +394,8 @@ PARSERS: dict[str, Any] = {
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
     "moderation": lambda text: _parse_choice(Moderation, text),
     "site_moderation": lambda value: _parse_site_moderation(value),
+    "site_aliases": lambda value: _parse_site_lists(value, _parse_alias),
+    "site_query_parameters": lambda value: _parse_site_lists(value, _parse_query_parameter),
     "edit_window": lambda text: _parse_duration(str(text)),
     # Rendering cost grows with length: past 100k characters one post could cost seconds of CPU.
     "max_length": _parse_int(1, 100_000),
@@ -276,6 +474,11 @@ def load(
         raise ConfigError("smtp_host is set but mail_from is not: mail needs a From address")
     if values.get("webhook_url") and not values.get("webhook_secret"):
         raise ConfigError("webhook_url is set but webhook_secret is not: webhooks are signed")
+
+    try:
+        SiteTable.build(values.get("origins", ()), values.get("site_aliases", ()))
+    except ValueError as error:
+        raise ConfigError(f"site_aliases: {error}") from None
 
     data_dir = values.setdefault("data_dir", Config.data_dir)
     values.setdefault("database_url", f"sqlite:///{Path(data_dir).resolve() / DATABASE_FILE}")

@@ -37,10 +37,10 @@ def feed_site(request: Request) -> str:
     asked = (request.query_params.get("site") or "").strip().lower()
     if not asked:
         return site_of(request)
-    settings = config(request)
-    if asked not in (*settings.site_hosts, settings.default_site):
+    site = config(request).known_site(asked)
+    if site is None and asked != config(request).default_site:
         raise Problem("invalid_parameter", "site is not one of this server's sites.", field="site")
-    return asked
+    return site or asked
 
 
 def self_url(request: Request, path: str, **params: str) -> str:
@@ -51,11 +51,14 @@ def self_url(request: Request, path: str, **params: str) -> str:
 
 
 async def thread_feed(request: Request) -> Response:
+    site = feed_site(request)
     try:
-        uri = validate.uri(request.query_params.get("uri"))
+        uri = validate.uri(
+            request.query_params.get("uri"),
+            query_parameters=config(request).query_parameters_of(site),
+        )
     except Problem as problem:
         raise Problem("invalid_parameter", problem.detail, field="uri") from None
-    site = feed_site(request)
     thread, entries = await run_in_threadpool(
         service(request).recent_comments, site, uri, FEED_SIZE
     )

@@ -342,10 +342,7 @@ def webhook_comment(config: Config, comment: Comment, thread: Thread) -> dict[st
 
 def thread_url(config: Config, thread: Thread) -> str:
     """Where readers find the thread: on its site's origin (or this server, for its demo)."""
-    for origin, host in zip(config.origins, config.site_hosts, strict=True):
-        if host == thread.site:
-            return origin + thread.uri
-    return config.public_url + thread.uri
+    return (config.origin_of_site(thread.site) or config.public_url) + thread.uri
 
 
 def is_mailable(address: str) -> bool:

@@ -158,6 +158,10 @@ class Action(enum.StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     ERASE = "erase"
+    # The `comments sites` commands (one line per command, the threads it touched in the note)
+    RENAME_SITE = "rename-site"
+    MERGE_SITES = "merge-sites"
+    MOVE_THREADS = "move-threads"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,3 +260,42 @@ class OutboxItem:
     last_error: str | None
     created: datetime
     recipient: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSummary:
+    site: str
+    threads: int
+    comments: int  # every comment kept, whatever its status
+    visible: int  # approved ones, as the counts show
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreadMove:
+    """Where threads go in a `comments sites` command: every thread that ends up at (site, uri),
+    the one that stays (the oldest) first; the others' comments join it."""
+
+    site: str
+    uri: str
+    threads: tuple[Thread, ...]
+
+    @property
+    def survivor(self) -> Thread:
+        return self.threads[0]
+
+    @property
+    def merged(self) -> tuple[Thread, ...]:
+        return self.threads[1:]
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteChanges:
+    """What a `comments sites` command changed, or with `dry_run`, would change."""
+
+    action: Action
+    moves: tuple[ThreadMove, ...]
+    dry_run: bool
+
+    @property
+    def merged(self) -> int:
+        return sum(len(move.merged) for move in self.moves)

@@ -115,9 +115,10 @@ class CommentService:
     def counts(self, site: str, uris: list[str]) -> dict[str, int]:
         """Visible comments per URI, keyed as asked; a URI that cannot be a thread counts 0."""
         keys: dict[str, str] = {}
+        parameters = self.config.query_parameters_of(site)
         for raw in uris:
             try:
-                keys[raw] = validate.uri(raw)
+                keys[raw] = validate.uri(raw, query_parameters=parameters)
             except Problem:
                 continue
         with transaction(self.read_engine) as conn:

@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
 from comments.errors import Problem
 from comments.models import Cursor, Sort, Submission
@@ -28,7 +29,11 @@ DEFAULT_PAGE = 50
 # C0/C1 controls except tab, newline, carriage return; they only ever hide things.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-PATH_SAFE = "/!$&'()*+,;=:@-._~"
+# What a path segment may hold unescaped (RFC 3986 pchar less "%"): the characters our keys
+# always had unescaped, so keys stored before normalization still match.
+SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+QUERY_SAFE = "!$'()*,;:@/?-._~"
+ASCII_PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a bigger one names no comment
@@ -214,8 +219,12 @@ def text(data: dict[str, Any], max_length: int) -> str:
     return value
 
 
-def uri(raw: object, field: str = "uri") -> str:
-    """The canonical thread key of a page: its path (and query), fragment dropped."""
+def uri(raw: object, field: str = "uri", query_parameters: Collection[str] | None = None) -> str:
+    """The canonical thread key of a page, the same for every address the web treats as that
+    page: the path, normalized (see normalize_path), and of the query only `query_parameters`
+    (None keeps every parameter: callers that know no site's list, such as imports and the
+    migrations, lose nothing). A full http(s) URL counts by its path. Idempotent: a key is its
+    own key, and filtering a key's query by a list gives the key of the address by that list."""
     if not isinstance(raw, str) or not raw.strip():
         raise Problem("field_required", "The page URI is missing.", field=field)
     raw = raw.strip()
@@ -230,8 +239,49 @@ def uri(raw: object, field: str = "uri") -> str:
     is_url = parts.scheme in ("http", "https") and parts.netloc
     if not is_url and (parts.scheme or not parts.path.startswith("/")):
         raise Problem("uri_invalid", "The URI must be a path like /2026/11/post/.", field=field)
-    path = quote(unquote(re.sub("/{2,}", "/", parts.path or "/")), safe=PATH_SAFE)
-    return path + (f"?{parts.query}" if parts.query else "")
+    query = normalize_query(parts.query, query_parameters)
+    key = normalize_path(parts.path or "/") + (f"?{query}" if query else "")
+    if len(key) > MAX_URI:
+        raise Problem("field_too_long", f"The URI is longer than {MAX_URI}.", field=field)
+    return key
+
+
+def normalize_path(path: str) -> str:
+    """One form per page: `//` is `/`; in each segment an escape of a character that needs
+    none is that character (`%7e` is `~`, `%41` is `A`) and the rest are escaped in upper case
+    (`%c3%a9` and `é` are `%C3%A9`), but an escaped slash stays one (`%2F` is not a segment
+    break); `.` and `..` segments are resolved; `index.html` and `index.htm` are their folder;
+    and the path ends with `/` unless its last segment has a dot (`/post` is `/post/`,
+    `/about.html/` is `/about.html`), so links built from a key stay good links."""
+    segments: list[str] = []
+    for segment in re.sub("/{2,}", "/", path).split("/")[1:]:
+        segment = quote(unquote_to_bytes(segment), safe=SEGMENT_SAFE)
+        if segment == "..":
+            del segments[-1:]
+        elif segment != ".":
+            segments.append(segment)
+    while segments and segments[-1] in ("", "index.html", "index.htm"):
+        segments.pop()
+    if not segments:
+        return "/"
+    last = segments[-1]
+    return "/" + "/".join(segments) + ("" if "." in last else "/")
+
+
+def normalize_query(query: str, keep: Collection[str] | None) -> str:
+    """The parameters kept (every one when `keep` is None), sorted by name (in order among the
+    same name), each escaped one way: `?b=2&a=1` and `?a=%31&b=2` are `a=1&b=2`."""
+    if not query or (keep is not None and not keep):
+        return ""
+    # Bytes, as the browser sent them: a character outside ASCII counts as its UTF-8 escape.
+    ascii_query = quote(query, safe=ASCII_PRINTABLE)
+    pairs = [
+        (name, value)
+        for name, value in parse_qsl(ascii_query, keep_blank_values=True, encoding="latin-1")
+        if keep is None or name in keep
+    ]
+    pairs.sort(key=lambda pair: pair[0])
+    return urlencode(pairs, quote_via=quote, safe=QUERY_SAFE, encoding="latin-1")
 
 
 def website(data: dict[str, Any]) -> str | None:

@@ -153,7 +153,7 @@
   const getStamp = () => stamp || (stamp = api('GET', 'stamp').then((r) => r.stamp, () => {}));
 
   // Count badges: all [data-comments-count] (URI from data-uri or href), one request per 100 URIs.
-  const badgeUri = (el) => el.dataset.uri || new URL(el.getAttribute('href') || '', location.href).pathname;
+  const badgeUri = (el) => el.dataset.uri || ((u) => u.pathname + u.search)(new URL(el.getAttribute('href') || '', location.href));
   const badge = (el, n) => {
     el.textContent = plural(langOf(el, DEFAULTS), n);
     el.dataset.count = n;
@@ -178,7 +178,7 @@
     await need(lang);
     const t = (key, n) => tr(lang, key, n);
     const T = {
-      el, lang, t, uri: d.uri || location.pathname, title: d.title || doc.title, gen: 0, count: 0,
+      el, lang, t, uri: d.uri || location.pathname + location.search, title: d.title || doc.title, gen: 0, count: 0,
       sort: d.sort === 'newest' ? 'newest' : 'oldest', limit: Math.min(200, Math.max(1, parseInt(d.limit, 10) || 20)),
     };
     threads.delete(el.cmThread);

@@ -675,3 +675,79 @@ def test_cached_page_served_compressed_or_plain(client):
     assert zipped.headers["content-encoding"] == "gzip"
     assert zipped.json() == plain.json()
     assert zipped.headers["etag"] == plain.headers["etag"]
+
+
+# One page, one thread; one site, one set of threads
+
+
+def test_addresses_of_one_page_are_one_thread(client):
+    post(client, "a", uri="/2026/11/post")
+    post(client, "b", uri="https://blog.example/2026/11/post/index.html#comments")
+    post(client, "c", uri="/2026/11/./x/../post/?utm_source=feed")
+    body = thread(client, "/2026/11/post/")
+    assert body["thread"]["uri"] == "/2026/11/post/"
+    assert body["thread"]["count"] == 3
+    assert thread(client, "/2026/11/post")["thread"]["count"] == 3
+    counts = client.post(
+        "/api/counts", json={"uris": ["/2026/11/post", "/2026/11/post/?ref=x", "/other/"]}
+    ).json()["counts"]
+    assert counts == {"/2026/11/post": 3, "/2026/11/post/?ref=x": 3, "/other/": 0}
+
+
+def test_www_and_http_origins_are_one_site(make_client):
+    client = make_client(origins=f"{ORIGIN},https://www.blog.example,http://blog.example")
+    post(client, "from the bare name")
+    for count, origin in enumerate(("https://www.blog.example", "http://blog.example"), 2):
+        response = client.post(
+            "/api/comments", json={"uri": "/post/", "text": origin}, headers={"Origin": origin}
+        )
+        assert response.status_code == 201
+        page = client.get("/api/threads", params={"uri": "/post/"}, headers={"Origin": origin})
+        assert page.json()["thread"]["count"] == count
+        assert page.headers["access-control-allow-origin"] == origin
+
+
+def test_an_alias_written_as_an_origin_may_post_into_its_site(make_client):
+    client = make_client(site_aliases="blog.example=http://blog.example:8080,old.example")
+    dev = {"Origin": "http://blog.example:8080"}
+    assert (
+        client.post("/api/comments", json={"uri": "/p/", "text": "x"}, headers=dev).status_code
+        == 201
+    )
+    assert thread(client, "/p/")["thread"]["count"] == 1
+    # A bare name maps to the site but does not let its pages post.
+    old = {"Origin": "https://old.example"}
+    refused = client.post("/api/comments", json={"uri": "/p/", "text": "y"}, headers=old)
+    assert_problem(refused, 403, "origin_forbidden")
+
+
+def test_query_parameters_the_site_lists_make_threads(make_client):
+    client = make_client(site_query_parameters="blog.example=p")
+    post(client, "one", uri="/?p=1&utm_source=feed")
+    post(client, "two", uri="/?p=2")
+    post(client, "front", uri="/?s=search")
+    assert thread(client, "/?p=1")["thread"] == {
+        "uri": "/?p=1",
+        "title": "",
+        "count": 1,
+        "closed": False,
+    }
+    assert thread(client, "/?utm_source=x&p=2")["thread"]["count"] == 1
+    assert thread(client, "/")["thread"]["count"] == 1
+    counts = client.post("/api/counts", json={"uris": ["/?p=1", "/?p=2&x=y", "/"]}).json()
+    assert counts["counts"] == {"/?p=1": 1, "/?p=2&x=y": 1, "/": 1}
+    # The feed of a thread finds it by the same rule.
+    feed = client.get("/feed/thread.atom", params={"uri": "/?p=1&utm_source=x"})
+    assert feed.status_code == 200 and b"one" in feed.content
+
+
+def test_the_query_of_a_site_that_lists_no_parameter_is_ignored(make_client):
+    client = make_client(
+        origins=f"{ORIGIN},https://other.example", site_query_parameters="blog.example=p"
+    )
+    other = {"Origin": "https://other.example"}
+    for uri in ("/?p=1", "/?p=2"):
+        response = client.post("/api/comments", json={"uri": uri, "text": uri}, headers=other)
+        assert response.status_code == 201
+    page = client.get("/api/threads", params={"uri": "/"}, headers=other).json()
+    assert page["thread"]["count"] == 2

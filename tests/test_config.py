@@ -173,3 +173,129 @@ def test_site_moderation_from_environment_and_toml(tmp_path):
     )
     with pytest.raises(ConfigError, match="COMMENTS_SITE_MODERATION: invalid value"):
         load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_SITE_MODERATION": "a.example=maybe"})
+
+
+# Sites: one canonical name, any number of aliases
+
+
+def sites_config(tmp_path, **environ: str) -> Config:
+    values = {"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_SECRET_KEY": "s"}
+    return load({**values, **{f"COMMENTS_{key.upper()}": value for key, value in environ.items()}})
+
+
+def test_site_aliases_from_the_environment(tmp_path):
+    config = sites_config(
+        tmp_path,
+        origins="https://blog.example.org",
+        site_aliases="blog.example.org=www.blog.example.org,old-blog.net,"
+        "http://blog.example.org:8080; news.example.org=",
+    )
+    assert config.site_aliases == (
+        (
+            "blog.example.org",
+            ("www.blog.example.org", "old-blog.net", "http://blog.example.org:8080"),
+        ),
+        ("news.example.org", ()),
+    )
+    for address in (
+        "https://blog.example.org",
+        "https://www.blog.example.org",
+        "http://blog.example.org",
+        "https://blog.example.org:443",
+        "http://blog.example.org:8080",
+        "https://old-blog.net",
+        "https://www.old-blog.net",
+        "old-blog.net",
+        "BLOG.example.org",
+    ):
+        assert config.site_of_origin(address) == "blog.example.org", address
+    assert config.site_of_origin("https://news.example.org") == "news.example.org"
+    assert config.sites == ("blog.example.org", "news.example.org")
+    assert config.default_site == "blog.example.org"
+    # Posting: COMMENTS_ORIGINS and the aliases written as origins; a bare name only maps.
+    assert config.allowed_origins == ("https://blog.example.org", "http://blog.example.org:8080")
+
+
+def test_unknown_addresses_get_the_default_site(tmp_path):
+    config = sites_config(tmp_path, origins="https://blog.example.org")
+    for address in (None, "", "null", "https://elsewhere.example", "http://localhost:4000"):
+        assert config.site_of_origin(address) == "blog.example.org"
+        assert address is None or config.known_site(address) is None
+    assert sites_config(tmp_path).site_of_origin("https://x.example") == "localhost"
+    assert sites_config(tmp_path).sites == ("localhost",)
+
+
+def test_www_scheme_and_default_port_are_one_site_named_by_the_first_origin(tmp_path):
+    config = sites_config(
+        tmp_path, origins="https://www.example.org, http://example.org, https://example.org:443"
+    )
+    assert config.sites == ("www.example.org",)
+    for origin in config.origins:
+        assert config.site_of_origin(origin) == "www.example.org"
+    # A port that is not a default one is another site.
+    assert config.known_site("https://example.org:8443") is None
+
+
+def test_two_names_configured_as_sites_stay_apart(tmp_path):
+    config = sites_config(
+        tmp_path,
+        origins="https://example.org,https://www.example.org",
+        site_aliases="example.org=; www.example.org=",
+    )
+    assert config.site_of_origin("https://example.org") == "example.org"
+    assert config.site_of_origin("https://www.example.org") == "www.example.org"
+    assert config.site_of_origin("http://www.example.org") == "www.example.org"
+
+
+def test_site_aliases_and_query_parameters_from_toml(tmp_path):
+    path = tmp_path / "comments.toml"
+    path.write_text(
+        'origins = ["https://blog.example.org"]\n'
+        "[site_aliases]\n"
+        '"blog.example.org" = ["old-blog.net", "http://blog.example.org:8080"]\n'
+        "[site_query_parameters]\n"
+        '"old-blog.net" = ["p", "page_id"]\n'
+        "[site_moderation]\n"
+        '"www.blog.example.org" = "pre"\n'
+    )
+    config = load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_SECRET_KEY": "s"}, path)
+    assert config.site_of_origin("https://old-blog.net") == "blog.example.org"
+    # Per-site settings may name a site by any of its names.
+    assert config.query_parameters_of("blog.example.org") == {"p", "page_id"}
+    assert config.query_parameters_of("other.example") == frozenset()
+    assert config.moderation_of("blog.example.org") is Moderation.PRE
+
+
+def test_query_parameters_from_the_environment(tmp_path):
+    config = sites_config(
+        tmp_path, site_query_parameters="blog.example.org=p,page_id; shop.example=q"
+    )
+    assert config.site_query_parameters == (
+        ("blog.example.org", ("p", "page_id")),
+        ("shop.example", ("q",)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("site_aliases", "www.blog.example.org", "expected site=name"),
+        ("site_aliases", "https://blog.example.org=www.blog.example.org", "named by its host"),
+        ("site_aliases", "blog.example.org=https://x.example/blog/", "is not a host"),
+        ("site_aliases", "blog.example.org=ftp://x.example", "only http and https"),
+        (
+            "site_aliases",
+            "a.example=x.example; b.example=x.example",
+            "both a.example and b.example",
+        ),
+        ("site_aliases", "a.example=b.example; b.example=", "both"),
+        ("site_aliases", "a.example=x.example; a.example=y.example", "listed twice"),
+        ("site_aliases", "a.example=x.example:99999", "invalid value"),
+        ("site_query_parameters", "blog.example.org=p&q", "not a query parameter"),
+    ],
+)
+def test_bad_site_settings_stop_with_one_line(tmp_path, setting, value, message):
+    with pytest.raises(ConfigError) as raised:
+        sites_config(tmp_path, **{setting: value})
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -258,9 +258,10 @@ def test_isso_deleted_with_replies_stays_a_placeholder(client):
         (("https://old.example/blog/=/",), "http://old.example/blog/2012/post/", "/2012/post/"),
         (("old.example/blog=/archive",), "https://old.example/blog/post/", "/archive/post/"),
         (("/2012/=/archive/2012/",), "/2012/post/", "/archive/2012/post/"),
-        (("/2012/=/archive/2012/",), "https://other.example/2012/x", "/archive/2012/x"),
+        # A folder-like last segment gains its slash, as every thread key does (validate.uri).
+        (("/2012/=/archive/2012/",), "https://other.example/2012/x", "/archive/2012/x/"),
         # The most specific rule wins, whatever the order.
-        (("/=/all/", "old.example/news/=/n/"), "https://old.example/news/1", "/n/1"),
+        (("/=/all/", "old.example/news/=/n/"), "https://old.example/news/1", "/n/1/"),
         (("other.example=/other/",), "https://old.example/post/", "/post/"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy
@@ -106,3 +107,74 @@ def test_sqlite_writers_of_all_processes_queue_on_a_file_lock(fresh_database):
     with db.transaction(engine):  # readers queue for nothing
         assert another_process_could_write()
     engine.dispose()
+
+
+def test_0006_normalizes_thread_keys_and_merges_the_threads_that_meet(empty_engine):
+    db.migrate(empty_engine, "0005")
+    threads, comments = metadata.tables["threads"], metadata.tables["comments"]
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [  # id, site, uri, title, version, closed
+        (1, "blog.example", "/post/", "", 4, False),
+        (2, "blog.example", "/post", "The post", 9, False),
+        (3, "blog.example", "/post/index.html", "Old title", 2, True),
+        (4, "other.example", "/post", "", 3, False),  # another site: not merged, only re-keyed
+        (5, "blog.example", "/?p=1", "", 1, False),  # queries are kept: no site's list is known
+        (6, "blog.example", "/?p=2", "", 1, False),
+        (7, "blog.example", "/about.html", "", 5, False),  # already a key: untouched
+    ]
+    with empty_engine.begin() as conn:
+        for id, site, uri, title, version, closed in rows:
+            conn.execute(
+                threads.insert().values(
+                    id=id,
+                    site=site,
+                    uri=uri,
+                    title=title,
+                    version=version,
+                    closed=closed,
+                    comment_count=0,
+                    created=created,
+                )
+            )
+        for id, thread_id, status in [
+            (10, 1, "approved"),
+            (11, 2, "approved"),
+            (12, 2, "pending"),
+            (13, 3, "approved"),
+            (14, 4, "approved"),
+            (15, 5, "approved"),
+            (16, 6, "approved"),
+        ]:
+            conn.execute(
+                comments.insert().values(
+                    id=id,
+                    thread_id=thread_id,
+                    root_id=id,
+                    text="x",
+                    html="x",
+                    status=status,
+                    created=created,
+                    ip_hash="h",
+                    avatar="a",
+                )
+            )
+    db.migrate(empty_engine)
+    with empty_engine.connect() as conn:
+        found = {row.id: row for row in conn.execute(threads.select().order_by(threads.c.id))}
+        homes = dict(conn.execute(sqlalchemy.select(comments.c.id, comments.c.thread_id)).all())
+    assert sorted(found) == [1, 4, 5, 6, 7]
+    merged = found[1]
+    assert (merged.site, merged.uri, merged.title) == ("blog.example", "/post/", "The post")
+    assert merged.comment_count == 3  # recounted: the pending one is kept, not counted
+    assert merged.version == 10 and merged.closed
+    assert homes == {10: 1, 11: 1, 12: 1, 13: 1, 14: 4, 15: 5, 16: 6}  # every comment kept
+    assert (found[4].site, found[4].uri, found[4].version) == ("other.example", "/post/", 4)
+    assert (found[5].uri, found[6].uri) == ("/?p=1", "/?p=2")
+    assert (found[7].uri, found[7].version) == ("/about.html", 5)
+    db.migrate(empty_engine, "0005")  # down keeps the keys, and up again changes nothing
+    db.migrate(empty_engine)
+    with empty_engine.connect() as conn:
+        assert (
+            conn.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(threads)).scalar()
+            == 5
+        )

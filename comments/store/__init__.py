@@ -16,6 +16,7 @@ site says where its SQL lives, and a newcomer finds the SQL of a feature by the 
 - subscriptions: reply notifications (confirmed addresses, requests, notices sent)
 - transfer: imports, backups and restores
 - feeds: the newest approved comments
+- sites: sites as a whole (the `comments sites` commands)
 - rows: rows into models, shared by the modules above
 """
 
@@ -33,6 +34,7 @@ from comments.store import (
     outbox,
     privacy,
     queue,
+    sites,
     subscriptions,
     threads,
     transfer,
@@ -49,6 +51,7 @@ __all__ = [
     "ping",
     "privacy",
     "queue",
+    "sites",
     "subscriptions",
     "threads",
     "transfer",

@@ -93,7 +93,7 @@
   };
 
   // A moment in the reader's own time zone: "7:00", or "Mon 7:00" when it is not today.
-  const when = (iso, lang) => {
+  const until = (iso, lang) => {
     const d = new Date(iso);
     const day = d.toDateString() != new Date().toDateString() ? 'short' : undefined;
     return new Intl.DateTimeFormat(lang, { weekday: day, hour: 'numeric', minute: '2-digit' }).format(d);
@@ -434,7 +434,7 @@
     }
     f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
-    if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', when(T.until, T.lang)) : t('mod')));
+    if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', until(T.until, T.lang)) : t('mod')));
     if (li) bar.append(button(t('cancel'), 'cm-btn cm-ghost', () => f.close()));
     bar.append(set(h('button', 'cm-btn', t(edit ? 'save' : 'post')), { type: 'submit' }));
     f.append(f.err, bar);

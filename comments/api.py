@@ -160,6 +160,7 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
             "title": thread.title if thread else "",
             "count": thread.count if thread else 0,
             "closed": thread.closed if thread else False,
+            "closes": iso(page.closes),
         },
         "comments": [comment_json(node.comment, node.replies) for node in page.comments],
         "next": validate.cursor_token(page.next) if page.next else None,
@@ -290,9 +291,12 @@ async def post_preview(request: Request) -> Response:
 
 async def get_config(request: Request) -> Response:
     settings = config(request)
+    # The mode in force now, after the site's schedule, and when it changes (null: not this week).
+    in_force = settings.moderation_at(site_of(request), service(request).clock())
     return JSONResponse(
         {
-            "moderation": settings.moderation_of(site_of(request)).value,
+            "moderation": in_force.mode.value,
+            "moderation_until": iso(in_force.until),
             "edit_window": settings.edit_window,
             "max_length": settings.max_length,
         }

@@ -26,6 +26,7 @@ from comments import admin, api, db, feeds, mailroutes, ratelimit
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
+from comments.digests import Digests
 from comments.errors import Problem
 from comments.links import MailLinks
 from comments.mail import MailNotifier
@@ -142,8 +143,8 @@ def create_app(
     tokens = Tokens(config.secret_key)
     # Mail and webhooks: queued by the notifier inside each event's transaction, sent by the
     # sender this app runs in the background.
-    sender = Sender(engine, config, clock)
-    notifier = MailNotifier(config, tokens, clock, wake=sender.wake)
+    notifier = MailNotifier(config, tokens, clock, wake=lambda: sender.wake())
+    sender = Sender(engine, config, clock, digests=Digests(engine, notifier, clock))
     # Rate limits count in Redis when configured, else (and while Redis is down) the database.
     limiter = ratelimit.create_rate_limiter(config, tokens)
     service = CommentService(

@@ -11,11 +11,13 @@ import re
 import secrets
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from comments.models import BanAction, Moderation, Notify, SmtpSecurity
+from comments.models import BanAction, Moderation, ModeratorMail, Notify, SmtpSecurity
+from comments.schedule import InForce, Schedule, parse_site_schedules
 
 PREFIX = "COMMENTS_"
 # Read by the test suite, not the server; tolerated so servers start inside a test run.
@@ -71,6 +73,12 @@ class Config:
     blocked_words: tuple[str, ...] = ()
     duplicate_window: int = 600
     ban_action: BanAction = BanAction.REJECT
+    # Moderation on a schedule, per site (comments/schedule.py)
+    site_schedule: tuple[tuple[str, Schedule], ...] = ()
+    # Moderators' mail: at once but coalesced over a window, or in hourly or daily digests
+    moderator_mail: ModeratorMail = ModeratorMail.IMMEDIATE
+    moderator_mail_window: int = 5 * 60
+    moderator_mail_time: int = 7 * 3600  # seconds after midnight UTC that daily digests go
     # Where the rate limits count ("" = the database); may carry a password
     redis_url: str = dataclasses.field(default="", repr=False)
 
@@ -139,6 +147,17 @@ class Config:
             if (self.known_site(name) or name) == site:
                 return mode
         return self.moderation
+
+    def moderation_at(self, site: str, now: datetime) -> InForce:
+        """The mode in force on a site at `now`, after its schedule, and until when."""
+        schedule = dict(self.site_schedule).get(site)
+        base = self.moderation_of(site)
+        return schedule.in_force(base, now) if schedule else InForce(base)
+
+    def thread_closes(self, site: str, began: datetime | None) -> datetime | None:
+        """When a thread of the site that began at `began` closes by age, if its schedule says."""
+        schedule = dict(self.site_schedule).get(site)
+        return schedule.closes(began) if schedule else None
 
     @property
     def mail_enabled(self) -> bool:
@@ -428,9 +447,24 @@ PARSERS: dict[str, Any] = {
     "duplicate_window": lambda text: _parse_duration(str(text)),
     "ban_action": lambda text: _parse_choice(BanAction, text),
     "redis_url": _parse_redis_url,
+    "site_schedule": parse_site_schedules,
+    "moderator_mail": lambda text: _parse_moderator_mail(text)[0],
+    "moderator_mail_window": lambda text: _parse_duration(str(text)),
 }
 # Settings whose name in the Config differs (a property of the same name derives the value).
 FIELD_NAMES = {"public_url": "public_url_setting"}
+
+
+def _parse_moderator_mail(text: str) -> tuple[ModeratorMail, int | None]:
+    """`immediate`, `hourly`, `daily`, or `daily 07:00` (the hour in UTC)."""
+    choice, _, hour = str(text).strip().partition(" ")
+    mode = _parse_choice(ModeratorMail, choice)
+    if not hour.strip():
+        return mode, None
+    match = re.fullmatch(r"(\d\d?):(\d\d)", hour.strip())
+    if mode is not ModeratorMail.DAILY or not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError("expected immediate, hourly, daily, or daily HH:MM (UTC)")
+    return mode, int(match[1]) * 3600 + int(match[2]) * 60
 
 
 def _raise(message: str):
@@ -479,6 +513,10 @@ def load(
         SiteTable.build(values.get("origins", ()), values.get("site_aliases", ()))
     except ValueError as error:
         raise ConfigError(f"site_aliases: {error}") from None
+    if "moderator_mail" in raw:  # `daily 07:00` carries the hour too
+        hour = _parse_moderator_mail(str(raw["moderator_mail"][1]))[1]
+        if hour is not None:
+            values["moderator_mail_time"] = hour
 
     data_dir = values.setdefault("data_dir", Config.data_dir)
     values.setdefault("database_url", f"sqlite:///{Path(data_dir).resolve() / DATABASE_FILE}")

@@ -32,6 +32,7 @@ from comments.db import Connection
 from comments.models import (
     Action,
     Comment,
+    ModeratorMail,
     Notify,
     OutboxKind,
     SmtpSecurity,
@@ -145,11 +146,14 @@ class MailNotifier(Notifier):
             return
         addresses = self.config.moderator_emails or tuple(store.accounts.moderator_emails(conn))
         for address in _unique(addresses):
+            if is_coalescing(self.config):
+                self._queue_notice(conn, address, comment)
+                continue
             self._queue_mail(
                 conn,
                 address,
-                self._moderators_subject(comment, thread),
-                self._moderators_text(comment, thread, address),
+                self.moderators_subject(comment, thread),
+                self.moderators_text(comment, thread, address),
             )
 
     def _tell_parent_author(self, conn: Connection, reply: Comment, thread: Thread) -> None:
@@ -194,13 +198,13 @@ class MailNotifier(Notifier):
         ):
             return
         link = links.confirm_link(self.config, self.tokens, comment.email, now)
-        until = _date(now + links.CONFIRM_LIFETIME)
+        until = date_of(now + links.CONFIRM_LIFETIME)
         # Nothing a commenter wrote goes into this message: it may reach a stranger.
         self._queue_mail(
             conn,
             comment.email,
             f"[{thread.site}] Confirm reply notifications",
-            _paragraphs(
+            paragraphs(
                 f"Someone, probably you, commented on {thread.site} with this address and asked "
                 "to be told by mail when somebody replies.",
                 f"To receive these messages, confirm your address:\n{link}",
@@ -211,17 +215,24 @@ class MailNotifier(Notifier):
 
     # What they are told
 
-    def _moderators_subject(self, comment: Comment, thread: Thread) -> str:
+    def moderators_subject(self, comment: Comment, thread: Thread) -> str:
         what = "Comment to review" if comment.status is Status.PENDING else "New comment"
         return f"[{thread.site}] {what} on {_title(thread)}"
 
-    def _moderators_text(self, comment: Comment, thread: Thread, moderator: str) -> str:
-        now = self.clock()
+    def moderators_text(self, comment: Comment, thread: Thread, moderator: str) -> str:
         if comment.status is Status.PENDING:
             reason = HELD_REASONS.get(comment.held_reason or "", comment.held_reason or "")
             opening = "A comment is waiting for your review" + (f": {reason}." if reason else ".")
         else:
             opening = f"A new comment was {STATUS_WORDS[comment.status]}."
+        return paragraphs(
+            opening,
+            self.moderators_section(comment, thread, moderator),
+            self.moderators_footer(moderator),
+        )
+
+    def moderators_section(self, comment: Comment, thread: Thread, moderator: str) -> str:
+        """One comment as moderators are told of it: where, who, what, and the one-click links."""
         reply = f", a reply to #{comment.parent_id}" if comment.parent_id else ""
         details = [
             ("Thread", f"{_title(thread)}\n{thread_url(self.config, thread)}"),
@@ -239,25 +250,31 @@ class MailNotifier(Notifier):
             Action.HIDE: "Hide it",
             Action.BAN: "Ban its author (and hide it)",
         }
+        now = self.clock()
         actions = "\n\n".join(
             f"{labels[action]}:\n"
             + links.action_link(self.config, self.tokens, comment.id, action, moderator, now)
             for action in offered
         )
-        expires = now + timedelta(seconds=self.config.link_lifetime)
-        return _paragraphs(
-            opening,
-            "\n".join(_field(name, value) for name, value in details),
-            _quote(comment.text),
-            actions,
-            "Each link opens a page that asks you to confirm; it works once, until "
-            f"{_date(expires)}, in your name ({moderator}).",
-            f"The moderation queue: {self.config.public_url}/admin",
+        return "\n\n".join(
+            [
+                "\n".join(_field(name, value) for name, value in details),
+                _quote(comment.text),
+                actions,
+            ]
         )
+
+    def moderators_footer(self, moderator: str) -> str:
+        expires = self.clock() + timedelta(seconds=self.config.link_lifetime)
+        return paragraphs(
+            "Each link opens a page that asks you to confirm; it works once, until "
+            f"{date_of(expires)}, in your name ({moderator}).",
+            f"The moderation queue: {self.config.public_url}/admin",
+        ).rstrip("\n")
 
     def _reply_text(self, reply: Comment, parent: Comment, thread: Thread, unsubscribe: str) -> str:
         excerpt = parent.text if len(parent.text) <= EXCERPT else parent.text[:EXCERPT] + "…"
-        return _paragraphs(
+        return paragraphs(
             f"{reply.author or 'Someone'} replied to your comment on {_title(thread)}:",
             _quote(reply.text),
             f"Read the thread and answer:\n{thread_url(self.config, thread)}#comment-{reply.id}",
@@ -267,6 +284,22 @@ class MailNotifier(Notifier):
         )
 
     # Into the outbox
+
+    def _queue_notice(self, conn: Connection, address: str, comment: Comment) -> None:
+        """Note the comment for the address's next digest, and plan that digest if none waits.
+
+        The digest is written when it is sent, from what arrived by then (digests.py).
+        """
+        if not is_mailable(address):
+            log.warning("not mailing %r: not an address mail can go to", address)
+            return
+        now = self.clock()
+        store.digests.add_notice(conn, address, comment.id, now)
+        last = store.digests.last_digest_to(conn, address)
+        due = digest_due(self.config, json.loads(last.payload)["planned"] if last else None, now)
+        payload = json.dumps({"to": address, "planned": _iso(due)})
+        if store.digests.plan_digest(conn, address, payload, due, now) and due <= now:
+            db.after_commit(conn, self.wake)
 
     def _queue_mail(
         self,
@@ -288,7 +321,7 @@ class MailNotifier(Notifier):
             # Fixed now, so a message sent twice (a sender died before noting it sent) is
             # recognisably one message.
             "date": format_datetime(now),
-            "message_id": make_msgid(domain=_domain(self.config)),
+            "message_id": make_msgid(domain=domain_of(self.config)),
         }
         store.outbox.queue_message(conn, OutboxKind.EMAIL, json.dumps(payload), now, recipient=to)
         db.after_commit(conn, self.wake)
@@ -319,6 +352,30 @@ class MailNotifier(Notifier):
         }
         store.outbox.queue_message(conn, OutboxKind.WEBHOOK, json.dumps(payload), now)
         db.after_commit(conn, self.wake)
+
+
+def is_coalescing(config: Config) -> bool:
+    """Whether moderators' mail goes in digests (else one message per comment, at once)."""
+    return config.moderator_mail is not ModeratorMail.IMMEDIATE or config.moderator_mail_window > 0
+
+
+def digest_due(config: Config, previous: str | None, now: datetime) -> datetime:
+    """When the next digest to a moderator goes: at once, at the next full hour, or at the
+    daily hour (UTC), and never sooner than one window or period after the previous one."""
+    if config.moderator_mail is ModeratorMail.IMMEDIATE:
+        period, due = timedelta(seconds=config.moderator_mail_window), now
+    elif config.moderator_mail is ModeratorMail.HOURLY:
+        period = timedelta(hours=1)
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        due = hour if hour == now else hour + period
+    else:
+        period = timedelta(days=1)
+        day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        due = day + timedelta(seconds=config.moderator_mail_time)
+        due = due if due >= now else due + period
+    if previous is not None:
+        due = max(due, datetime.fromisoformat(previous) + period)
+    return due
 
 
 def webhook_comment(config: Config, comment: Comment, thread: Thread) -> dict[str, Any]:
@@ -464,7 +521,7 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     return found
 
 
-def _domain(config: Config) -> str:
+def domain_of(config: Config) -> str:
     return config.mail_from.rpartition("@")[2] or "localhost"
 
 
@@ -481,11 +538,11 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in (text.splitlines() or [""]))
 
 
-def _paragraphs(*parts: str) -> str:
+def paragraphs(*parts: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _date(moment: datetime) -> str:
+def date_of(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 

@@ -21,6 +21,14 @@ class Notify(enum.StrEnum):
     OFF = "off"
 
 
+class ModeratorMail(enum.StrEnum):
+    """When moderators' mail goes out (comments/digests.py)."""
+
+    IMMEDIATE = "immediate"  # at once, then at most one message per window
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+
 class SmtpSecurity(enum.StrEnum):
     STARTTLS = "starttls"
     SSL = "ssl"
@@ -55,6 +63,7 @@ class Thread:
     count: int
     closed: bool
     version: int
+    created: datetime | None = None  # when its first comment came
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +127,7 @@ class ThreadPage:
     uri: str
     comments: list[Node]
     next: Cursor | None
+    closes: datetime | None = None  # when it stops taking comments by age (a site's schedule)
 
 
 @dataclasses.dataclass
@@ -245,6 +255,7 @@ class Report:
 class OutboxKind(enum.StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"
+    DIGEST = "digest"  # moderators' mail, written when sent from what arrived (digests.py)
 
 
 @dataclasses.dataclass(frozen=True)

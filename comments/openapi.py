@@ -197,7 +197,8 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "responses": {
                     "200": small(
                         "settings",
-                        moderation={"enum": ["post", "pre"]},
+                        moderation={"enum": ["post", "pre", "trusted"]},
+                        moderation_until={"type": ["string", "null"], "format": "date-time"},
                         edit_window={"type": "integer"},
                         max_length={"type": "integer"},
                     )
@@ -309,6 +310,11 @@ def _schemas() -> dict[str, Any]:
                         "title": {"type": "string"},
                         "count": {"type": "integer"},
                         "closed": {"type": "boolean"},
+                        "closes": {
+                            "type": ["string", "null"],
+                            "format": "date-time",
+                            "description": "when it stops taking comments by age",
+                        },
                     },
                 },
                 "comments": {"type": "array", "items": _ref("Comment")},

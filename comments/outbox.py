@@ -23,6 +23,7 @@ import anyio.to_thread
 from comments import mail, store
 from comments.config import Config
 from comments.db import Engine, transaction
+from comments.digests import Digests
 from comments.models import OutboxItem, OutboxKind
 from comments.service import utc_now
 
@@ -37,6 +38,7 @@ LAST_RETRY = timedelta(hours=6)
 MAX_ATTEMPTS = 12  # about a day of trying; then the row stays, with its last error
 KEEP_SENT = timedelta(days=30)
 TIDY_EVERY = timedelta(hours=1)
+MAIL_KINDS = {OutboxKind.EMAIL, OutboxKind.DIGEST}
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -54,11 +56,16 @@ class Round:
 
 class Sender:
     def __init__(
-        self, engine: Engine, config: Config, clock: Callable[[], datetime] = utc_now
+        self,
+        engine: Engine,
+        config: Config,
+        clock: Callable[[], datetime] = utc_now,
+        digests: Digests | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
+        self.digests = digests  # writes moderators' digests when they are due
         # Set by run(), on the event loop that runs it; wake() may come from any thread.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -71,6 +78,8 @@ class Sender:
         enabled = []
         if self.config.mail_enabled:
             enabled.append(OutboxKind.EMAIL)
+            if self.digests is not None:
+                enabled.append(OutboxKind.DIGEST)
         if self.config.webhook_url:
             enabled.append(OutboxKind.WEBHOOK)
         return tuple(enabled)
@@ -103,7 +112,8 @@ class Sender:
                 continue
             failed += 1
             if not error.is_permanent:
-                kinds.discard(item.kind)
+                # Digests go through the same SMTP server as the rest of the mail.
+                kinds -= MAIL_KINDS if item.kind in MAIL_KINDS else {item.kind}
         return Round(sent, failed)
 
     def _send(self, item: OutboxItem, now: datetime) -> mail.DeliveryError | None:
@@ -111,6 +121,8 @@ class Sender:
             payload = json.loads(item.payload)
             if item.kind is OutboxKind.EMAIL:
                 mail.send_email(self.config, payload)
+            elif item.kind is OutboxKind.DIGEST and self.digests is not None:
+                self.digests.send(item, now)
             else:
                 mail.send_webhook(self.config, payload, now)
         except mail.DeliveryError as error:
@@ -145,6 +157,7 @@ class Sender:
             lifetime = timedelta(seconds=self.config.link_lifetime) + timedelta(days=1)
             store.links.prune_used_links(conn, now - lifetime)
             store.subscriptions.prune_confirmation_requests(conn, now - mail.CONFIRMATION_INTERVAL)
+            store.digests.prune_notices(conn, now - KEEP_SENT)
         self._tidied = now
 
     # The loop in the app's lifespan

@@ -85,7 +85,8 @@ class CommentService:
         tree = build_tree(found, sort)
         last = tree[-1].comment if tree else None
         following = Cursor(last.created, last.id) if has_more and last else None
-        return ThreadPage(thread, uri, tree, following)
+        closes = self.config.thread_closes(site, thread.created)
+        return ThreadPage(thread, uri, tree, following, closes)
 
     async def version_of(self, site: str, uri: str) -> int:
         """The thread's version (0 before its first comment): its pages' cache key and ETag.
@@ -154,6 +155,10 @@ class CommentService:
             )
             if thread.closed:
                 raise Problem("thread_closed", "This thread takes no new comments.")
+            closes = self.config.thread_closes(site, thread.created)
+            if closes is not None and now >= closes:
+                # The site's schedule closes threads by age: old threads draw mostly spam.
+                raise Problem("thread_closed", "This thread is too old to take new comments.")
             self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
             parent = None
             if submission.parent is not None:
@@ -303,7 +308,7 @@ class CommentService:
             return "links"
         if config.blocked_words and spam.has_blocked_word(submission.text, config.blocked_words):
             return "words"
-        moderation = config.moderation_of(site)
+        moderation = config.moderation_at(site, now).mode
         if moderation is Moderation.PRE:
             return "pre"
         if moderation is Moderation.TRUSTED and not store.defenses.has_approved_comment(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 
 
@@ -181,6 +182,7 @@ reports = Table(
 
 # Mail and webhooks waiting to go out: written in the request's transaction, sent by a
 # background task, retried with backoff. A failing SMTP server loses nothing.
+WAITING_DIGEST = "kind = 'digest' AND attempts = 0 AND sent IS NULL"
 outbox = Table(
     "outbox",
     metadata,
@@ -197,6 +199,29 @@ outbox = Table(
     Column("recipient", String(320), nullable=True),
     Index("ix_outbox_sent_due", "sent", "due"),
     Index("ix_outbox_recipient", "recipient"),
+    # At most one moderators' digest per address that no sender has taken yet: the comments that
+    # arrive meanwhile wait for it, so two workers cannot plan two (comments/digests.py).
+    Index(
+        "ux_outbox_waiting_digest",
+        "recipient",
+        unique=True,
+        sqlite_where=text(WAITING_DIGEST),
+        postgresql_where=text(WAITING_DIGEST),
+    ),
+)
+
+# Comments a moderator is to be told of, until a digest (an outbox row) takes them.
+moderator_notices = Table(
+    "moderator_notices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("recipient", String(320), nullable=False),  # lower case
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    # The digest that took it; NULL while it waits. No foreign key: sent mail is pruned first.
+    Column("digest_id", Integer, nullable=True),
+    Index("ix_moderator_notices_recipient_digest", "recipient", "digest_id"),
+    Index("ix_moderator_notices_comment", "comment_id"),
 )
 
 # One-click links from emails work once: the digest of each used link is kept here.

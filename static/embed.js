@@ -30,6 +30,7 @@
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
       mod: 'Comments appear once a moderator approves them.',
+      modu: 'Comments are reviewed before they appear until {n}.',
       posted: 'Your comment is online.', held: 'Thanks! Your comment is awaiting moderation.',
       saved: 'Comment saved.', gone: 'Comment deleted.', loaded: 'More comments loaded.',
       fail: 'Comments could not be loaded.', retry: 'Try again',
@@ -91,6 +92,12 @@
     return b;
   };
 
+  // A moment in the reader's own time zone: "7:00", or "Mon 7:00" when it is not today.
+  const until = (iso, lang) => {
+    const d = new Date(iso);
+    const day = d.toDateString() != new Date().toDateString() ? 'short' : undefined;
+    return new Intl.DateTimeFormat(lang, { weekday: day, hour: 'numeric', minute: '2-digit' }).format(d);
+  };
   const ago = (iso, lang) => {
     const s = Math.min(0, Date.parse(iso) - Date.now()) / 1e3; // never "in 2 seconds" from a skewed clock
     const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
@@ -245,8 +252,9 @@
     if (g !== T.gen) return; // re-sorted meanwhile
     T.max = cfg.max_length;
     T.mod = cfg.moderation === 'pre';
+    T.until = cfg.moderation_until; // when a scheduled mode ends
     T.next = d.next;
-    T.closed = d.thread.closed;
+    T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
     for (const c of d.comments) T.list.append(node(T, c));
     T.more.hidden = !T.next;
@@ -426,7 +434,7 @@
     }
     f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
-    if (T.mod && !edit) bar.append(h('p', 'cm-note', t('mod')));
+    if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', until(T.until, T.lang)) : t('mod')));
     if (li) bar.append(button(t('cancel'), 'cm-btn cm-ghost', () => f.close()));
     bar.append(set(h('button', 'cm-btn', t(edit ? 'save' : 'post')), { type: 'submit' }));
     f.append(f.err, bar);

@@ -28,7 +28,7 @@ def bearer(created: dict) -> dict:
 def test_unknown_thread_is_an_empty_list(client):
     body = thread(client, "/never/")
     assert body == {
-        "thread": {"uri": "/never/", "title": "", "count": 0, "closed": False},
+        "thread": {"uri": "/never/", "title": "", "count": 0, "closed": False, "closes": None},
         "comments": [],
         "next": None,
     }
@@ -54,7 +54,13 @@ def test_post_returns_the_comment_with_an_edit_token(client, clock):
     assert "email" not in created and "ip_hash" not in created and "text" not in created
     assert len(created["avatar"]) == 16 and "ada" not in created["avatar"]
     body = thread(client)
-    assert body["thread"] == {"uri": "/post/", "title": "A post", "count": 1, "closed": False}
+    assert body["thread"] == {
+        "uri": "/post/",
+        "title": "A post",
+        "count": 1,
+        "closed": False,
+        "closes": None,
+    }
     assert [comment["id"] for comment in body["comments"]] == [created["id"]]
     assert "edit_token" not in body["comments"][0]
 
@@ -606,7 +612,12 @@ def test_preview_is_what_a_post_shows(client):
 
 def test_config_for_the_embed(make_client):
     body = make_client(moderation="pre", edit_window="10m").get("/api/config").json()
-    assert body == {"moderation": "pre", "edit_window": 600, "max_length": 10000}
+    assert body == {
+        "moderation": "pre",
+        "moderation_until": None,
+        "edit_window": 600,
+        "max_length": 10000,
+    }
 
 
 def test_healthz(client):

@@ -75,6 +75,7 @@ def test_disqus_keeps_threads_nesting_and_people(client):
         "title": "Hello, world & friends",
         "count": 7,
         "closed": False,
+        "closes": None,
     }
     # Four levels below Ada, though 104 came before its parent 103 in the file.
     assert texts(hello["comments"]) == [

@@ -12,6 +12,7 @@ site says where its SQL lives, and a newcomer finds the SQL of a feature by the 
 - privacy: everything stored about one email address
 - accounts: moderators, their sessions' epochs, failed sign-ins
 - outbox: mail and webhooks waiting to be sent
+- digests: comments waiting for a moderators' digest, and the digest waiting for them
 - links: one-time mail links already used
 - subscriptions: reply notifications (confirmed addresses, requests, notices sent)
 - transfer: imports, backups and restores
@@ -29,6 +30,7 @@ from comments.store import (
     audit,
     bans,
     defenses,
+    digests,
     feeds,
     links,
     outbox,
@@ -45,6 +47,7 @@ __all__ = [
     "audit",
     "bans",
     "defenses",
+    "digests",
     "feeds",
     "links",
     "outbox",

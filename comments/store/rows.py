@@ -16,6 +16,7 @@ THREAD_COLUMNS = (
     threads.c.comment_count.label("count"),
     threads.c.closed,
     threads.c.version,
+    threads.c.created,
 )
 
 

@@ -330,7 +330,16 @@ def add_site_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def manage_sites(config: settings.Config, args: argparse.Namespace) -> None:
-    service = sites.SiteService(migrated_engine(config))
+    engine = migrated_engine(config)
+    try:
+        run_site_command(config, args, sites.SiteService(engine))
+    finally:
+        engine.dispose()  # the command may run inside another program (tests do): close it all
+
+
+def run_site_command(
+    config: settings.Config, args: argparse.Namespace, service: sites.SiteService
+) -> None:
     if args.action == "list":
         summaries = service.list_sites()
         for summary in summaries:

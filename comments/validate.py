@@ -20,6 +20,9 @@ MAX_EMAIL = 254
 MAX_WEBSITE = 500
 MAX_TITLE = 300
 MAX_URI = 2000
+# The stored key may be a little longer than what was sent (a trailing slash, escapes): the
+# column holds 2048.
+MAX_KEY = 2048
 MAX_STAMP = 200
 MAX_REASON = 500
 MAX_COUNT_URIS = 100
@@ -241,8 +244,8 @@ def uri(raw: object, field: str = "uri", query_parameters: Collection[str] | Non
         raise Problem("uri_invalid", "The URI must be a path like /2026/11/post/.", field=field)
     query = normalize_query(parts.query, query_parameters)
     key = normalize_path(parts.path or "/") + (f"?{query}" if query else "")
-    if len(key) > MAX_URI:
-        raise Problem("field_too_long", f"The URI is longer than {MAX_URI}.", field=field)
+    if len(key) > MAX_KEY:
+        raise Problem("field_too_long", f"The page's key is longer than {MAX_KEY}.", field=field)
     return key
 
 

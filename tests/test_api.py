@@ -742,6 +742,7 @@ def test_query_parameters_the_site_lists_make_threads(make_client):
         "title": "",
         "count": 1,
         "closed": False,
+        "closes": None,
     }
     assert thread(client, "/?utm_source=x&p=2")["thread"]["count"] == 1
     assert thread(client, "/")["thread"]["count"] == 1

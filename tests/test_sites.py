@@ -71,7 +71,13 @@ def test_merge_joins_same_page_threads_and_drops_cached_pages(client):
     after = page(client)
     assert after.headers["etag"] != before.headers["etag"]
     body = after.json()
-    assert body["thread"] == {"uri": "/post/", "title": "The post", "count": 2, "closed": True}
+    assert body["thread"] == {
+        "uri": "/post/",
+        "title": "The post",
+        "count": 2,
+        "closed": True,
+        "closes": None,
+    }
     assert [comment["id"] for comment in body["comments"]] == [mine["id"], old["id"]]
     assert page(client, "/only-old/").json()["thread"]["count"] == 1
     assert page(client, "/only-new/").json()["thread"]["count"] == 1

@@ -78,7 +78,9 @@ def database(kind: str, workdir: Path, postgresql: str | None) -> str:
     return f"{postgresql}?options=-csearch_path%3D{schema}"
 
 
-def measure(export: Path, url: str, workdir: Path, timeout: float) -> tuple[float, float, str]:
+def measure(
+    export: Path, url: str, workdir: Path, timeout: float
+) -> tuple[float, float, float, str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMENTS_")},
         "COMMENTS_DATA_DIR": str(workdir / "data"),
@@ -99,7 +101,9 @@ def measure(export: Path, url: str, workdir: Path, timeout: float) -> tuple[floa
     output = process.stdout.read().decode() if process.stdout else ""
     # Linux: the largest of the process and its waited-for children (the render workers).
     peak = usage.ru_maxrss / 1024
-    return seconds, peak, next(line for line in output.splitlines() if "comments:" in line)
+    # CPU time, the import's and its render workers': steadier than the clock on a busy machine.
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, peak, cpu, next(line for line in output.splitlines() if "comments:" in line)
 
 
 def main() -> None:
@@ -116,10 +120,11 @@ def main() -> None:
             write_export(export, args.comments, min(per_thread, args.comments))
             for kind in kinds:
                 url = database(kind, workdir, args.postgresql)
-                seconds, peak, summary = measure(export, url, workdir, args.timeout)
+                seconds, peak, cpu, summary = measure(export, url, workdir, args.timeout)
                 print(
                     f"{kind:10} {shape:5} {args.comments:>8,} comments: {seconds:6.1f} s, "
-                    f"{args.comments / seconds:6,.0f} comments/s, peak RSS (largest process) "
+                    f"{args.comments / seconds:6,.0f} comments/s, {cpu:6.1f} s of CPU "
+                    f"({args.comments / cpu:6,.0f} per CPU second), peak RSS (largest process) "
                     f"{peak:5.0f} MB; {summary.strip()}",
                     flush=True,
                 )

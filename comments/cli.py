@@ -276,6 +276,8 @@ def describe(summary: importer.Summary) -> str:
     ]
     if summary.moved:
         lines.append(f"  moved:    {summary.moved} to another thread (the page's new address)")
+    if summary.emptied:
+        lines.append(f"  removed:  {summary.emptied} threads the moves left empty")
     if summary.skipped:
         reasons = ", ".join(
             f"{count} {reason}" for reason, count in sorted(summary.skipped.items())

@@ -38,7 +38,7 @@ from comments.models import Status
 from comments.tokens import Tokens
 
 BATCH = 1000  # comments per transaction: short write locks, few round trips
-LINK_BATCH = 100  # threads linked and recounted per transaction
+LINK_BATCH = 500  # threads linked and recounted per transaction, a few statements each
 NO_ADDRESS = "import"  # hashed like an address when the source kept none (as an invalid one is)
 POOL_FROM = 3000  # comments from which rendering goes to worker processes (else: no start-up)
 MAX_KEY = 255  # comments.import_key's length
@@ -155,6 +155,7 @@ class Summary:
     comments: int = 0  # added now
     already: int = 0  # there from an earlier import of the same comments
     moved: int = 0  # there already, in another thread (an earlier --map-url): moved now
+    emptied: int = 0  # threads the moves left with no comment, removed
     threads: int = 0  # threads that got (or lost) comments
     new_threads: int = 0  # of which created now
     top_level: int = 0  # replies whose parent is missing (or was skipped), now top-level
@@ -223,10 +224,9 @@ class Importer:
         while True:
             with begin() as conn:
                 chunk = store.transfer.unlinked_threads(conn, after, LINK_BATCH)
-                for thread_id in chunk:
-                    store.threads.lock_thread(conn, thread_id)
-                    summary.top_level += store.transfer.link_imported(conn, thread_id)
-                    store.threads.refresh_thread(conn, thread_id)
+                store.threads.lock_threads(conn, chunk)
+                summary.top_level += store.transfer.link_imported(conn, chunk)
+                store.threads.refresh_threads(conn, chunk)
             if not chunk:
                 break
             summary.threads += len(chunk)
@@ -382,9 +382,10 @@ def _store(
     summary.already += len(fresh) - len(added)
     store.transfer.move_imported(conn, moves)
     store.transfer.unlink_strays(conn, sorted(left))
-    for thread_id in sorted(left):  # a thread all of whose comments left is recounted here
-        store.threads.lock_thread(conn, thread_id)
-        store.threads.refresh_thread(conn, thread_id)
+    # A thread that comments left is recounted here (the linking pass may see none of it), and
+    # goes if none is left: the page's old address would otherwise linger in lists and feeds.
+    store.threads.refresh_threads(conn, sorted(left))
+    summary.emptied += store.transfer.drop_empty_threads(conn, sorted(left))
     summary.moved += len(moves)
 
 

@@ -160,7 +160,7 @@ def test_an_interrupted_import_is_finished_by_the_next(client, monkeypatch):
     class Interrupted(Exception):
         pass
 
-    def stop_linking(conn, thread_id):
+    def stop_linking(conn, thread_ids):
         raise Interrupted
 
     monkeypatch.setattr("comments.store.transfer.link_imported", stop_linking)
@@ -431,8 +431,11 @@ def test_a_corrected_map_url_moves_what_went_wrong(client):
     assert wrong.comments == 9
     assert len(thread(client, "/x/2012/11/hello-world/")["comments"]) == 3
     fixed = run(client, Disqus(FIXTURES / "disqus.xml"))
-    assert (fixed.comments, fixed.moved, fixed.already) == (0, 9, 0)
+    assert (fixed.comments, fixed.moved, fixed.already, fixed.emptied) == (0, 9, 0, 2)
     assert thread(client, "/x/2012/11/hello-world/")["thread"]["count"] == 0
+    with client.app.state.service.engine.connect() as conn:  # the old addresses' threads are gone
+        uris = {uri for (uri,) in conn.exec_driver_sql("SELECT uri FROM threads")}
+    assert not any(uri.startswith("/x/") for uri in uris), uris
     hello = thread(client, "/2012/11/hello-world/")
     assert hello["thread"]["count"] == 7
     assert texts(hello["comments"])[0] == (

@@ -30,7 +30,9 @@ _ERROR_POSITION = re.compile(r",? line \d+, column \d+$")
 
 
 def local(element) -> str:
-    return etree.QName(element).localname
+    """The tag without its namespace ("{http://disqus.com}post" -> "post"); read for every
+    element of the file, so by hand rather than through etree.QName (three times as slow)."""
+    return element.tag.rpartition("}")[2]
 
 
 def child(element, name: str):

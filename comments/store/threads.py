@@ -79,26 +79,43 @@ def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: dateti
     return thread_of(row)
 
 
+# Built once: an import refreshes thousands of threads, and building a statement costs more
+# than running it.
+LOCK_THREADS = (
+    select(threads.c.id)
+    .where(threads.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(threads.c.id)  # the same order in every writer: no deadlock between two
+    .with_for_update()
+)
+RECOUNT_THREADS = (
+    update(threads)
+    .where(threads.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        version=threads.c.version + 1,
+        comment_count=select(func.count())
+        .select_from(comments)
+        .where(comments.c.thread_id == threads.c.id, comments.c.status == Status.APPROVED)
+        .scalar_subquery(),
+    )
+)
+
+
 def refresh_thread(conn: Connection, thread_id: int) -> None:
     """After a write in a thread other than a new comment (see count_new_comment): bump its
-    version and recount its visible comments.
+    version and recount its visible comments."""
+    refresh_threads(conn, [thread_id])
 
-    The row lock comes first so that, on PostgreSQL, the recount runs in a snapshot taken after
-    every earlier writer of this thread committed; counting inside the UPDATE that waited for the
-    lock would miss the comment of the writer it waited for.
+
+def refresh_threads(conn: Connection, thread_ids: list[int]) -> None:
+    """refresh_thread for many threads at once.
+
+    The row locks come first so that, on PostgreSQL, the recount runs in a snapshot taken after
+    every earlier writer of these threads committed; counting inside the UPDATE that waited for
+    the lock would miss the comment of the writer it waited for.
     """
-    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())
-    visible = (
-        select(func.count())
-        .select_from(comments)
-        .where(comments.c.thread_id == thread_id, comments.c.status == Status.APPROVED)
-        .scalar_subquery()
-    )
-    conn.execute(
-        update(threads)
-        .where(threads.c.id == thread_id)
-        .values(version=threads.c.version + 1, comment_count=visible)
-    )
+    if thread_ids:
+        lock_threads(conn, thread_ids)
+        conn.execute(RECOUNT_THREADS, {"b_ids": thread_ids})
 
 
 COUNT_NEW_COMMENT = (
@@ -301,4 +318,8 @@ def set_thread_closed(conn: Connection, thread_id: int, closed: bool) -> None:
 
 
 def lock_thread(conn: Connection, thread_id: int) -> None:
-    conn.execute(select(threads.c.id).where(threads.c.id == thread_id).with_for_update())
+    lock_threads(conn, [thread_id])
+
+
+def lock_threads(conn: Connection, thread_ids: list[int]) -> None:
+    conn.execute(LOCK_THREADS, {"b_ids": thread_ids})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, select, update
 
 from comments.store.rows import upsert_for
 from comments.tables import comments, metadata, threads
@@ -121,6 +121,18 @@ def unlink_strays(conn: Connection, thread_ids: list[int]) -> None:
     conn.execute(update(comments).where(comments.c.thread_id.in_(thread_ids)).values(root_id=0))
 
 
+def drop_empty_threads(conn: Connection, thread_ids: list[int]) -> int:
+    """Delete those of these threads that hold no comment at all (an import moved every one
+    of them to the page's new address); how many went."""
+    if not thread_ids:
+        return 0
+    empty = ~select(comments.c.id).where(comments.c.thread_id == threads.c.id).exists()
+    gone = conn.execute(
+        delete(threads).where(threads.c.id.in_(thread_ids), empty).returning(threads.c.id)
+    )
+    return len(gone.all())
+
+
 def unlinked_threads(conn: Connection, after: int = 0, limit: int = 100) -> list[int]:
     """Threads with imported comments not linked yet (also those an interrupted import left),
     `limit` at a time in order of id, those above `after`."""
@@ -138,10 +150,10 @@ def unlinked_threads(conn: Connection, after: int = 0, limit: int = 100) -> list
     )
 
 
-def link_imported(conn: Connection, thread_id: int) -> int:
-    """Give the thread's imported comments their parent (by import key, in the same thread) and
-    their root. One whose parent is missing, or that is caught in a loop of parents, becomes
-    top-level; returns how many did."""
+def _linking_statements():
+    """link_imported's statements, built once: an import links tens of thousands of threads, and
+    building a statement costs more than running it."""
+    in_threads = bindparam("b_ids", expanding=True)
     parent = comments.alias("parent")
     found_parent = (
         select(parent.c.id)
@@ -151,14 +163,12 @@ def link_imported(conn: Connection, thread_id: int) -> int:
         )
         .scalar_subquery()
     )
-    linked = conn.execute(
+    link = (
         update(comments)
-        .where(comments.c.thread_id == thread_id, comments.c.import_parent.is_not(None))
+        .where(comments.c.thread_id.in_(in_threads), comments.c.import_parent.is_not(None))
         .values(parent_id=found_parent, import_parent=None)
         .returning(comments.c.parent_id)
-    ).all()
-    orphans = sum(1 for (parent_id,) in linked if parent_id is None)
-
+    )
     # Roots, top down: start from the unlinked comments that are top-level or whose parent has
     # its root already, then walk down to their replies (a recursive CTE, on both databases).
     start = (
@@ -170,7 +180,7 @@ def link_imported(conn: Connection, thread_id: int) -> int:
         )
         .select_from(comments.outerjoin(parent, parent.c.id == comments.c.parent_id))
         .where(
-            comments.c.thread_id == thread_id,
+            comments.c.thread_id.in_(in_threads),
             comments.c.root_id == 0,
             or_(comments.c.parent_id.is_(None), parent.c.root_id != 0),
         )
@@ -179,27 +189,40 @@ def link_imported(conn: Connection, thread_id: int) -> int:
     child = comments.alias("child")
     tree = start.union_all(
         select(child.c.id, start.c.root).where(
-            child.c.thread_id == thread_id,
             child.c.parent_id == start.c.id,
             child.c.root_id == 0,
         )
     )
-    roots = [{"b_id": id_, "b_root": root} for id_, root in conn.execute(select(tree))]
-    if roots:
-        conn.execute(
-            update(comments)
-            .where(comments.c.id == bindparam("b_id"))
-            .values(root_id=bindparam("b_root")),
-            roots,
-        )
-    # What no walk from a root reached hangs in a loop (a -> b -> a): break it at each comment.
-    looped = conn.execute(
+    set_root = (
         update(comments)
-        .where(comments.c.thread_id == thread_id, comments.c.root_id == 0)
+        .where(comments.c.id == bindparam("b_id"))
+        .values(root_id=bindparam("b_root"))
+    )
+    # What no walk from a root reached hangs in a loop (a -> b -> a): break it at each comment.
+    unloop = (
+        update(comments)
+        .where(comments.c.thread_id.in_(in_threads), comments.c.root_id == 0)
         .values(parent_id=None, root_id=comments.c.id)
         .returning(comments.c.id)
-    ).all()
-    return orphans + len(looped)
+    )
+    return link, select(tree), set_root, unloop
+
+
+LINK, ROOTS, SET_ROOT, UNLOOP = _linking_statements()
+
+
+def link_imported(conn: Connection, thread_ids: list[int]) -> int:
+    """Give these threads' imported comments their parent (by import key, in the same thread)
+    and their root. One whose parent is missing, or that is caught in a loop of parents, becomes
+    top-level; returns how many did."""
+    if not thread_ids:
+        return 0
+    ids = {"b_ids": thread_ids}
+    orphans = sum(1 for (parent_id,) in conn.execute(LINK, ids) if parent_id is None)
+    roots = [{"b_id": id_, "b_root": root} for id_, root in conn.execute(ROOTS, ids)]
+    if roots:
+        conn.execute(SET_ROOT, roots)
+    return orphans + len(conn.execute(UNLOOP, ids).all())
 
 
 def start_snapshot(conn: Connection) -> None:

@@ -27,7 +27,7 @@ from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
 from comments.digests import Digests
-from comments.errors import Problem
+from comments.errors import CLOSING, Problem, fault_problem
 from comments.links import MailLinks
 from comments.mail import MailNotifier
 from comments.moderation import ModerationService
@@ -78,13 +78,24 @@ async def on_http_error(request: Request, error: HTTPException) -> Response:
 
 async def on_crash(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(Problem("internal_error", "Something broke on our side."))
+    return problem_response(
+        Problem("internal_error", "Something broke on our side.", headers=CLOSING)
+    )
+
+
+async def on_database_error(request: Request, error: Exception) -> Response:
+    """A fault of the database answers its problem; any other database error is a bug, raised
+    on to the crash handler."""
+    code = db.logged_fault(error, f"{request.method} {request.url.path}")
+    if code is None:
+        raise error
+    return problem_response(fault_problem(code))
 
 
 async def healthz(request: Request) -> Response:
     if await run_in_threadpool(request.app.state.service.is_healthy):
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
-    return problem_response(Problem("database_unavailable", "The database does not answer."))
+    return problem_response(fault_problem("database_unavailable"))
 
 
 async def demo(request: Request) -> Response:
@@ -178,6 +189,7 @@ def create_app(
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,
+            **dict.fromkeys(db.FAULT_TYPES, on_database_error),
             Exception: on_crash,
         },
         lifespan=lifespan,

@@ -41,6 +41,10 @@ POSTING_CODES = (
     "parent_not_found",
     "rate_limited",
 )
+# What the database can answer any operation that uses it with: not now (503), and for writes,
+# no space left (507); each with Retry-After.
+READING_FAULTS = ("database_unavailable",)
+WRITING_FAULTS = ("database_unavailable", "storage_full")
 _BEARER = [{"editToken": []}]
 _ID = {
     "name": "comment_id",
@@ -158,7 +162,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Thread"), "the page"),
                     "304": {"description": "unchanged since the ETag sent"},
-                    **problems("invalid_parameter"),
+                    **problems("invalid_parameter", *READING_FAULTS),
                 },
             }
         },
@@ -177,7 +181,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         "counts by URI as asked",
                         counts={"type": "object", "additionalProperties": {"type": "integer"}},
                     ),
-                    **problems(*field_codes(COUNT_FIELDS)),
+                    **problems(*field_codes(COUNT_FIELDS), *READING_FAULTS),
                 },
             }
         },
@@ -217,7 +221,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(SUBMISSION_FIELDS, max_length),
                 "responses": {
                     "201": _json(_ref("EditedComment"), "the new comment"),
-                    **problems(*POSTING_CODES, *field_codes(SUBMISSION_FIELDS)),
+                    **problems(*POSTING_CODES, *field_codes(SUBMISSION_FIELDS), *WRITING_FAULTS),
                 },
             }
         },
@@ -227,7 +231,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "summary": "One comment (a pending one only with its edit token)",
                 "responses": {
                     "200": _json(_ref("Comment"), "the comment"),
-                    **problems("comment_not_found"),
+                    **problems("comment_not_found", *READING_FAULTS),
                 },
             },
             "patch": {
@@ -236,7 +240,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(EDIT_FIELDS, max_length),
                 "responses": {
                     "200": _json(_ref("EditedComment"), "the changed comment"),
-                    **problems(*EDITING_CODES, *field_codes(EDIT_FIELDS)),
+                    **problems(*EDITING_CODES, *field_codes(EDIT_FIELDS), *WRITING_FAULTS),
                 },
             },
             "delete": {
@@ -244,7 +248,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "security": _BEARER,
                 "responses": {
                     "200": _json(_ref("Comment"), "the deleted comment"),
-                    **problems(*EDITING_CODES),
+                    **problems(*EDITING_CODES, *WRITING_FAULTS),
                 },
             },
         },
@@ -260,6 +264,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                         "comment_not_found",
                         "already_reported",
                         *field_codes(REPORT_FIELDS),
+                        *WRITING_FAULTS,
                     ),
                 },
             },

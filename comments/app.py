@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
@@ -90,6 +90,12 @@ async def on_database_error(request: Request, error: Exception) -> Response:
     if code is None:
         raise error
     return problem_response(fault_problem(code))
+
+
+async def on_client_gone(request: Request, error: ClientDisconnect) -> Response:
+    """The client left (or the server cut it off) before its body arrived: nobody to answer,
+    and no bug of ours to log."""
+    return Response(status_code=400)
 
 
 async def healthz(request: Request) -> Response:
@@ -189,6 +195,7 @@ def create_app(
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,
+            ClientDisconnect: on_client_gone,
             **dict.fromkeys(db.FAULT_TYPES, on_database_error),
             Exception: on_crash,
         },

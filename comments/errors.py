@@ -22,6 +22,7 @@ CODES: dict[str, tuple[int, str]] = {
     "comment_not_found": (404, "Comment not found"),
     "ban_not_found": (404, "Ban not found"),
     "method_not_allowed": (405, "Method not allowed"),
+    "request_timeout": (408, "Request timeout"),
     "comment_changed": (409, "Comment changed"),
     "link_used": (409, "Link used"),
     "duplicate_comment": (409, "Duplicate comment"),
@@ -44,6 +45,7 @@ CODES: dict[str, tuple[int, str]] = {
     "too_many_attempts": (429, "Too many sign-in attempts"),
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable"),
+    "server_busy": (503, "Server busy"),
     "storage_full": (507, "Storage full"),
 }
 

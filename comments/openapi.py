@@ -45,6 +45,8 @@ POSTING_CODES = (
 # no space left (507); each with Retry-After.
 READING_FAULTS = ("database_unavailable",)
 WRITING_FAULTS = ("database_unavailable", "storage_full")
+# What the HTTP server itself answers any request with (comments/serving.py).
+SERVER_CODES = ("request_timeout", "server_busy")
 _BEARER = [{"editToken": []}]
 _ID = {
     "name": "comment_id",
@@ -119,9 +121,10 @@ def field_codes(fields: tuple[Field, ...]) -> tuple[str, ...]:
 
 
 def problems(*codes: str) -> dict[str, Any]:
-    """One response per status, its schema naming exactly the codes that status carries here."""
+    """One response per status, its schema naming exactly the codes that status carries here
+    (and those the HTTP server may answer any request with)."""
     by_status: dict[int, list[str]] = {}
-    for code in dict.fromkeys(codes):
+    for code in dict.fromkeys((*codes, *SERVER_CODES)):
         by_status.setdefault(CODES[code][0], []).append(code)
     return {
         str(status): {
@@ -169,7 +172,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
         "/api/stamp": {
             "get": {
                 "summary": "A signed time stamp to send with the comment written after it",
-                "responses": {"200": small("stamp", stamp={"type": "string"})},
+                "responses": {"200": small("stamp", stamp={"type": "string"}), **problems()},
             }
         },
         "/api/counts": {
@@ -205,7 +208,8 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         moderation_until={"type": ["string", "null"], "format": "date-time"},
                         edit_window={"type": "integer"},
                         max_length={"type": "integer"},
-                    )
+                    ),
+                    **problems(),
                 },
             }
         },

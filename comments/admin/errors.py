@@ -6,7 +6,7 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from comments import db
@@ -53,6 +53,10 @@ async def on_database_error(request: Request, error: Exception) -> Response:
     if code is None:
         raise error  # a bug: on to on_crash
     return await on_problem(request, fault_problem(code))
+
+
+async def on_client_gone(request: Request, error: ClientDisconnect) -> Response:
+    return Response(status_code=400)  # nobody left to read it, and no bug to log
 
 
 async def on_crash(request: Request, error: Exception) -> Response:

@@ -61,5 +61,6 @@ async def on_client_gone(request: Request, error: ClientDisconnect) -> Response:
 
 async def on_crash(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    problem = Problem("internal_error", "Something broke on our side.", headers=CLOSING)
+    headers = {**CLOSING, "X-Content-Type-Options": "nosniff"}
+    problem = Problem("internal_error", "Something broke on our side.", headers=headers)
     return await on_problem(request, problem)

@@ -12,22 +12,23 @@ from datetime import datetime
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comments import admin, api, db, feeds, mailroutes, ratelimit
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
 from comments.digests import Digests
-from comments.errors import Problem
+from comments.errors import CLOSING, Problem, fault_problem
 from comments.links import MailLinks
 from comments.mail import MailNotifier
 from comments.moderation import ModerationService
@@ -41,6 +42,43 @@ log = logging.getLogger("comments")
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 # Threads per worker that may render previews at once (see api.post_preview).
 PREVIEW_THREADS = 2
+# What the embed fetches from other sites' pages: the API, its translations under /static (and
+# embed.js itself), and the feeds. The admin and the pages behind mail links are for our own
+# origin only: no other site's script may read them.
+CORS_PREFIXES = ("/api/", "/static/", "/feed/")
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every response: no browser reads a JSON answer, a
+    feed or a problem as HTML or script, whatever a comment put in it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class EmbedCORS:
+    """CORS (for the allowed origins) on the paths the embed fetches, and nowhere else."""
+
+    def __init__(self, app: ASGIApp, **options) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(CORS_PREFIXES):
+            return await self.cors(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class CachedStaticFiles(StaticFiles):
@@ -78,13 +116,31 @@ async def on_http_error(request: Request, error: HTTPException) -> Response:
 
 async def on_crash(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(Problem("internal_error", "Something broke on our side."))
+    # Answered outside the middleware (Starlette's outermost layer): its headers are all here.
+    return problem_response(
+        Problem("internal_error", "Something broke on our side.", headers={**CLOSING, **NOSNIFF})
+    )
+
+
+async def on_database_error(request: Request, error: Exception) -> Response:
+    """A fault of the database answers its problem; any other database error is a bug, raised
+    on to the crash handler."""
+    code = db.logged_fault(error, f"{request.method} {request.url.path}")
+    if code is None:
+        raise error
+    return problem_response(fault_problem(code))
+
+
+async def on_client_gone(request: Request, error: ClientDisconnect) -> Response:
+    """The client left (or the server cut it off) before its body arrived: nobody to answer,
+    and no bug of ours to log."""
+    return Response(status_code=400)
 
 
 async def healthz(request: Request) -> Response:
     if await run_in_threadpool(request.app.state.service.is_healthy):
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
-    return problem_response(Problem("database_unavailable", "The database does not answer."))
+    return problem_response(fault_problem("database_unavailable"))
 
 
 async def demo(request: Request) -> Response:
@@ -174,10 +230,12 @@ def create_app(
 
     app = Starlette(
         routes=[*api.routes, *mailroutes.routes, *pages(admin_app)],
-        middleware=[Middleware(CORSMiddleware, **cors_options(config))],
+        middleware=[Middleware(NoSniff), Middleware(EmbedCORS, **cors_options(config))],
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,
+            ClientDisconnect: on_client_gone,
+            **dict.fromkeys(db.FAULT_TYPES, on_database_error),
             Exception: on_crash,
         },
         lifespan=lifespan,

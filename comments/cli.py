@@ -413,7 +413,7 @@ def warn_about_unreached_sites(config: settings.Config, engine: db.Engine) -> No
 
 
 def run_server(config: settings.Config, config_path: str | None, overrides: dict) -> None:
-    import uvicorn
+    from comments import serving  # uvicorn, only for this command
 
     engine = db.create_engine(config.database_url)
     db.migrate(engine)
@@ -444,12 +444,8 @@ def run_server(config: settings.Config, config_path: str | None, overrides: dict
         f'    <script src="{url}/static/embed.js" async></script>',
         flush=True,
     )
-    uvicorn.run(
-        "comments.app:app_from_environment",
-        factory=True,
-        host=config.host,
-        port=config.port,
-        workers=config.workers,
+    serving.serve(
+        config,
         proxy_headers=False,  # X-Forwarded-For is read only from COMMENTS_TRUSTED_PROXIES
         server_header=False,
         log_level="info",

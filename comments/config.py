@@ -51,6 +51,10 @@ class Config:
     port: int = 8000
     workers: int = 1
     public_url_setting: str = ""
+    # The HTTP server's own bounds (comments/serving.py), per worker
+    header_timeout: int = 10
+    body_timeout: int = 30
+    max_connections: int = 1000
     # Moderators and their mail
     notify_moderators: Notify = Notify.REVIEW
     moderator_emails: tuple[str, ...] = ()
@@ -425,6 +429,9 @@ PARSERS: dict[str, Any] = {
     "host": str,
     "port": _parse_int(1, 65535),
     "workers": _parse_int(1, 64),
+    "header_timeout": lambda text: _parse_timeout(str(text)),
+    "body_timeout": lambda text: _parse_timeout(str(text)),
+    "max_connections": _parse_int(1, 1_000_000),
     "public_url": lambda text: _parse_url(text).rstrip("/"),
     "notify_moderators": lambda text: _parse_choice(Notify, text),
     "moderator_emails": lambda text: tuple(_parse_email(item) for item in _split(text)),
@@ -453,6 +460,13 @@ PARSERS: dict[str, Any] = {
 }
 # Settings whose name in the Config differs (a property of the same name derives the value).
 FIELD_NAMES = {"public_url": "public_url_setting"}
+
+
+def _parse_timeout(text: str) -> int:
+    seconds = _parse_duration(text)
+    if not 1 <= seconds <= 3600:
+        raise ValueError("expected 1 second to 1 hour")
+    return seconds
 
 
 def _parse_moderator_mail(text: str) -> tuple[ModeratorMail, int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine
 
 __all__ = [
+    "FAULT_TYPES",
     "Connection",
     "DatabaseError",
     "Engine",
@@ -23,6 +25,8 @@ __all__ = [
     "after_commit",
     "after_rollback",
     "create_engine",
+    "fault",
+    "logged_fault",
     "migrate",
     "redacted",
     "rehearsal",
@@ -34,6 +38,7 @@ try:
 except ImportError:  # not on POSIX: see Writers
     fcntl = None
 
+log = logging.getLogger("comments")
 PACKAGE_DIR = Path(__file__).resolve().parent
 WRITER_LOCK = "comments.writer-lock"
 
@@ -52,11 +57,19 @@ MMAP_BYTES = 1 << 30
 
 
 def create_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's parameters (emails, address hashes) stay out of
+    # its message, hence out of every log line and traceback that quotes it.
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
     # A fixed pool: under load a thread waits for a connection rather than opening an extra
     # one for a single request and closing it again (which cost more, and spiked latencies).
-    return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=0)
+    return sqlalchemy.create_engine(
+        url, pool_pre_ping=True, pool_size=20, max_overflow=0, hide_parameters=True
+    )
+
+
+class WritersBusy(TimeoutError):
+    """This process's other SQLite writers held the database for longer than a writer waits."""
 
 
 class Writers:
@@ -116,7 +129,11 @@ def _create_sqlite_engine(url: str) -> Engine:
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = sqlalchemy.create_engine(
-        url, connect_args={"timeout": 30}, pool_size=POOL_SIZE, max_overflow=10
+        url,
+        connect_args={"timeout": 30},
+        pool_size=POOL_SIZE,
+        max_overflow=10,
+        hide_parameters=True,
     )
 
     @sqlalchemy.event.listens_for(engine, "connect")
@@ -141,7 +158,7 @@ def _create_sqlite_engine(url: str) -> Engine:
         options = connection.get_execution_options()
         if options.get("serialize") and options.get("write"):
             if not writers.acquire(timeout=30):
-                raise TimeoutError("waited 30 s for this process's other writers")
+                raise WritersBusy("waited 30 s for this process's other writers")
             connection.info[WRITER_LOCK] = writers
         # Writers take the write lock up front: a deferred transaction that reads, then writes,
         # fails with "database is locked" when another writer got there in between.
@@ -213,8 +230,15 @@ class SqliteReader(PointReader):
 
     async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
         sql, names = self._compile(statement)
-        with self._lock:
-            row = self._connection.execute(sql, [parameters[name] for name in names]).fetchone()
+        values = [parameters[name] for name in names]
+        try:
+            with self._lock:
+                row = self._connection.execute(sql, values).fetchone()
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            # Wrapped as the pool's errors are, so one handler classifies both (see fault).
+            raise DatabaseError.instance(
+                sql, values, error, self.engine.dialect.loaded_dbapi.Error, hide_parameters=True
+            ) from error
         return row[0] if row else None
 
     async def aclose(self) -> None:
@@ -312,11 +336,64 @@ def after_rollback(conn: Connection, callback: Callable[[], None]) -> None:
 
 DatabaseError = sqlalchemy.exc.DBAPIError
 
+# Faults of the database rather than of our code: `fault` tells which of these is which.
+UNAVAILABLE = "database_unavailable"
+FULL = "storage_full"
+FAULT_TYPES: tuple[type[BaseException], ...] = (
+    DatabaseError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
+    WritersBusy,
+    psycopg.Error,
+)
+# SQLite's primary result codes (https://sqlite.org/rescode.html) that mean "not now".
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 5, 6, 10, 13, 14
+SQLITE_UNAVAILABLE = {SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_CANTOPEN}
+# PostgreSQL's SQLSTATE classes and codes (appendix A of its manual) that mean the same:
+# 08 connection exception, 53 insufficient resources, 58 system error (I/O), and 57P01-57P03
+# (shut down by an administrator, crashed, starting up or shutting down).
+POSTGRES_UNAVAILABLE_CLASSES = ("08", "53", "58")
+POSTGRES_UNAVAILABLE = {"57P01", "57P02", "57P03"}
+POSTGRES_DISK_FULL = "53100"
 
-def reason(error: DatabaseError) -> str:
+
+def fault(error: BaseException) -> str | None:
+    """The problem code of a database fault: `database_unavailable` (unreachable, restarting,
+    locked), `storage_full` (no space left for the write), or None for anything else (a bug)."""
+    if isinstance(error, sqlalchemy.exc.TimeoutError | WritersBusy):
+        return UNAVAILABLE
+    invalidated = isinstance(error, DatabaseError) and error.connection_invalidated
+    if isinstance(error, DatabaseError):
+        error = error.orig
+    primary = getattr(error, "sqlite_errorcode", None)
+    if primary is not None:
+        primary &= 0xFF  # the extended code's low byte is the primary one
+        if primary == SQLITE_FULL:
+            return FULL
+        return UNAVAILABLE if primary in SQLITE_UNAVAILABLE or invalidated else None
+    if isinstance(error, psycopg.Error):
+        state = error.sqlstate
+        if state == POSTGRES_DISK_FULL:
+            return FULL
+        if state is None and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return UNAVAILABLE  # no answer at all: refused, reset, timed out, closed
+        if state and (state[:2] in POSTGRES_UNAVAILABLE_CLASSES or state in POSTGRES_UNAVAILABLE):
+            return UNAVAILABLE
+    return UNAVAILABLE if invalidated else None
+
+
+def logged_fault(error: BaseException, where: str) -> str | None:
+    """`fault`, and a fault logged in one line: no traceback, no statement, no values."""
+    code = fault(error)
+    if code is not None:
+        log.warning("%s on %s: %s", code, where, reason(error))
+    return code
+
+
+def reason(error: BaseException) -> str:
     """The driver's first line, without SQLAlchemy's statement and background link."""
-    lines = str(error.orig).strip().splitlines()
-    return lines[0] if lines else type(error.orig).__name__
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
 
 
 def redacted(url: str) -> str:

@@ -22,6 +22,7 @@ CODES: dict[str, tuple[int, str]] = {
     "comment_not_found": (404, "Comment not found"),
     "ban_not_found": (404, "Ban not found"),
     "method_not_allowed": (405, "Method not allowed"),
+    "request_timeout": (408, "Request timeout"),
     "comment_changed": (409, "Comment changed"),
     "link_used": (409, "Link used"),
     "duplicate_comment": (409, "Duplicate comment"),
@@ -44,7 +45,21 @@ CODES: dict[str, tuple[int, str]] = {
     "too_many_attempts": (429, "Too many sign-in attempts"),
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable"),
+    "server_busy": (503, "Server busy"),
+    "storage_full": (507, "Storage full"),
 }
+
+# Seconds a client should wait before trying again, by fault: a database restarts in seconds,
+# while space on a full disk comes back when someone frees it.
+RETRY_AFTER = {"database_unavailable": 5, "storage_full": 60}
+FAULT_DETAILS = {
+    "database_unavailable": "The database does not answer; nothing was changed. Try again shortly.",
+    "storage_full": "The server has no space left to store this; nothing was changed. "
+    "Try again later.",
+}
+# A crash ends the connection (the server cannot trust its state): say so, and clients open a
+# fresh one for their next request instead of failing it on a closed socket.
+CLOSING = {"Connection": "close"}
 
 
 class Problem(Exception):
@@ -78,6 +93,11 @@ class Problem(Exception):
         if self.field is not None:
             body["field"] = self.field
         return body
+
+
+def fault_problem(code: str) -> Problem:
+    """The answer to a database fault (see db.fault): its code, and when to try again."""
+    return Problem(code, FAULT_DETAILS[code], headers={"Retry-After": str(RETRY_AFTER[code])})
 
 
 class CommandError(Exception):

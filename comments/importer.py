@@ -258,7 +258,7 @@ class Importer:
             "created": comment.created,
             "edited": comment.edited,
             "ip_hash": ip_hash,
-            "avatar": self.tokens.avatar(email or author or ip_hash),
+            "avatar": self.tokens.avatar(email, author, comment.ip or NO_ADDRESS),
             "edited_by_moderator": False,
             "notify": False,
             "import_key": scoped_key(options.site, comment.key),

@@ -41,6 +41,12 @@ POSTING_CODES = (
     "parent_not_found",
     "rate_limited",
 )
+# What the database can answer any operation that uses it with: not now (503), and for writes,
+# no space left (507); each with Retry-After.
+READING_FAULTS = ("database_unavailable",)
+WRITING_FAULTS = ("database_unavailable", "storage_full")
+# What the HTTP server itself answers any request with (comments/serving.py).
+SERVER_CODES = ("request_timeout", "server_busy")
 _BEARER = [{"editToken": []}]
 _ID = {
     "name": "comment_id",
@@ -115,9 +121,10 @@ def field_codes(fields: tuple[Field, ...]) -> tuple[str, ...]:
 
 
 def problems(*codes: str) -> dict[str, Any]:
-    """One response per status, its schema naming exactly the codes that status carries here."""
+    """One response per status, its schema naming exactly the codes that status carries here
+    (and those the HTTP server may answer any request with)."""
     by_status: dict[int, list[str]] = {}
-    for code in dict.fromkeys(codes):
+    for code in dict.fromkeys((*codes, *SERVER_CODES)):
         by_status.setdefault(CODES[code][0], []).append(code)
     return {
         str(status): {
@@ -158,14 +165,14 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Thread"), "the page"),
                     "304": {"description": "unchanged since the ETag sent"},
-                    **problems("invalid_parameter"),
+                    **problems("invalid_parameter", *READING_FAULTS),
                 },
             }
         },
         "/api/stamp": {
             "get": {
                 "summary": "A signed time stamp to send with the comment written after it",
-                "responses": {"200": small("stamp", stamp={"type": "string"})},
+                "responses": {"200": small("stamp", stamp={"type": "string"}), **problems()},
             }
         },
         "/api/counts": {
@@ -177,7 +184,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         "counts by URI as asked",
                         counts={"type": "object", "additionalProperties": {"type": "integer"}},
                     ),
-                    **problems(*field_codes(COUNT_FIELDS)),
+                    **problems(*field_codes(COUNT_FIELDS), *READING_FAULTS),
                 },
             }
         },
@@ -201,7 +208,8 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         moderation_until={"type": ["string", "null"], "format": "date-time"},
                         edit_window={"type": "integer"},
                         max_length={"type": "integer"},
-                    )
+                    ),
+                    **problems(),
                 },
             }
         },
@@ -217,7 +225,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(SUBMISSION_FIELDS, max_length),
                 "responses": {
                     "201": _json(_ref("EditedComment"), "the new comment"),
-                    **problems(*POSTING_CODES, *field_codes(SUBMISSION_FIELDS)),
+                    **problems(*POSTING_CODES, *field_codes(SUBMISSION_FIELDS), *WRITING_FAULTS),
                 },
             }
         },
@@ -227,7 +235,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "summary": "One comment (a pending one only with its edit token)",
                 "responses": {
                     "200": _json(_ref("Comment"), "the comment"),
-                    **problems("comment_not_found"),
+                    **problems("comment_not_found", *READING_FAULTS),
                 },
             },
             "patch": {
@@ -236,7 +244,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(EDIT_FIELDS, max_length),
                 "responses": {
                     "200": _json(_ref("EditedComment"), "the changed comment"),
-                    **problems(*EDITING_CODES, *field_codes(EDIT_FIELDS)),
+                    **problems(*EDITING_CODES, *field_codes(EDIT_FIELDS), *WRITING_FAULTS),
                 },
             },
             "delete": {
@@ -244,7 +252,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                 "security": _BEARER,
                 "responses": {
                     "200": _json(_ref("Comment"), "the deleted comment"),
-                    **problems(*EDITING_CODES),
+                    **problems(*EDITING_CODES, *WRITING_FAULTS),
                 },
             },
         },
@@ -260,6 +268,7 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
                         "comment_not_found",
                         "already_reported",
                         *field_codes(REPORT_FIELDS),
+                        *WRITING_FAULTS,
                     ),
                 },
             },

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import anyio.to_thread
 
-from comments import mail, store
+from comments import db, mail, store
 from comments.config import Config
 from comments.db import Engine, transaction
 from comments.digests import Digests
@@ -176,9 +176,11 @@ class Sender:
             try:
                 await anyio.to_thread.run_sync(self._round)
                 pause = POLL_SECONDS
-            except Exception:
+            except Exception as error:
                 pause = min(pause * 2, MAX_PAUSE_SECONDS)
-                log.exception("the outbox sender failed; trying again in %d s", pause)
+                # A database that is down is said in one line, a bug with its traceback.
+                if not db.logged_fault(error, f"the outbox sender (next try in {pause} s)"):
+                    log.exception("the outbox sender failed; trying again in %d s", pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), pause)
 

@@ -188,7 +188,7 @@ class CommentService:
                 notify=submission.notify and bool(submission.email),
                 created=now,
                 ip_hash=ip_hash,
-                avatar=self.tokens.avatar(submission.email or submission.author or ip_hash),
+                avatar=self.tokens.avatar(submission.email, submission.author, ip),
             )
             thread = store.threads.count_new_comment(
                 conn, thread.id, comment.status is Status.APPROVED

@@ -77,8 +77,13 @@ class Tokens:
             network = "unknown"
         return hmac.new(self._ip_key, network.encode(), "sha256").hexdigest()[:32]
 
-    def avatar(self, *identity: str) -> str:
-        """A keyed hash to draw an identicon from; the email cannot be recovered from it."""
+    def avatar(self, email: str | None, author: str | None = None, ip: str = "") -> str:
+        """A keyed hash to draw an identicon from, one per person as far as we can tell: the
+        email, else the name with the full address. Never the network alone (as the address
+        hash is): two people of one office or provider would share a face, and show that they
+        share a network. Neither email nor address can be recovered from it."""
+        # An email alone, as before: the faces of comments already stored stay those people's.
+        identity = (email,) if email else ("address", ip, author or "")
         return hmac.new(self._avatar_key, "\0".join(identity).encode(), "sha256").hexdigest()[:16]
 
     def namespace(self) -> str:

@@ -15,11 +15,19 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
+from comments import db
 from comments.accounts import Accounts
 from comments.admin import audit, backup, bans, comment, privacy, queue, signin
-from comments.admin.errors import on_crash, on_http_error, on_problem
+from comments.admin.errors import (
+    on_client_gone,
+    on_crash,
+    on_database_error,
+    on_http_error,
+    on_problem,
+)
 from comments.admin.web import Admin, SecurityHeaders, template_environment
 from comments.config import Config
 from comments.errors import Problem
@@ -62,6 +70,8 @@ def create_admin(
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,
+            ClientDisconnect: on_client_gone,
+            **dict.fromkeys(db.FAULT_TYPES, on_database_error),
             Exception: on_crash,
         },
     )

@@ -6,12 +6,13 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from comments import db
 from comments.admin.guards import session_moderator
 from comments.admin.web import render, safe_next, wants_json
-from comments.errors import Problem
+from comments.errors import CLOSING, RETRY_AFTER, Problem, fault_problem
 
 log = logging.getLogger("comments")
 
@@ -27,7 +28,7 @@ async def on_problem(request: Request, problem: Problem) -> Response:
     referer = urlsplit(request.headers.get("referer", ""))
     back = safe_next(urlunsplit(("", "", referer.path, referer.query, "")))
     moderator = None
-    if problem.code not in ("internal_error", "database_unavailable"):
+    if problem.code not in ("internal_error", *RETRY_AFTER):
         moderator = await session_moderator(request)  # to keep the navigation on the page
     return render(
         request,
@@ -47,6 +48,19 @@ async def on_http_error(request: Request, error: HTTPException) -> Response:
     return await on_problem(request, problem)
 
 
+async def on_database_error(request: Request, error: Exception) -> Response:
+    code = db.logged_fault(error, f"{request.method} {request.url.path}")
+    if code is None:
+        raise error  # a bug: on to on_crash
+    return await on_problem(request, fault_problem(code))
+
+
+async def on_client_gone(request: Request, error: ClientDisconnect) -> Response:
+    return Response(status_code=400)  # nobody left to read it, and no bug to log
+
+
 async def on_crash(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return await on_problem(request, Problem("internal_error", "Something broke on our side."))
+    headers = {**CLOSING, "X-Content-Type-Options": "nosniff"}
+    problem = Problem("internal_error", "Something broke on our side.", headers=headers)
+    return await on_problem(request, problem)

@@ -1,0 +1,357 @@
+"""Faults of the database answered with their code: PostgreSQL going away and coming back (through
+a TCP proxy the test cuts, never the shared server), SQLite on a volume that fills up, and a crash
+that says it closes the connection. Each fault is logged in one line, with no statement's values."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import http.client
+import logging
+import os
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy
+import uvicorn
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from comments import config as settings
+from comments import db
+from comments.app import create_app
+from tests.conftest import postgresql_engine_url
+from tests.helpers import ORIGIN, SECRET, assert_problem, need
+
+EMAIL = "ada.lovelace@example.org"
+
+
+def app_settings(url: str, data_dir: Path) -> settings.Config:
+    return settings.load(
+        {
+            "COMMENTS_DATA_DIR": str(data_dir),
+            "COMMENTS_DATABASE_URL": url,
+            "COMMENTS_SECRET_KEY": SECRET,
+            "COMMENTS_ORIGINS": ORIGIN,
+            "COMMENTS_RATE_LIMIT": "0",
+            "COMMENTS_THREAD_RATE_LIMIT": "0",
+            "COMMENTS_MIN_WRITE_SECONDS": "0",
+            "COMMENTS_DUPLICATE_WINDOW": "0",
+        }
+    )
+
+
+@contextlib.contextmanager
+def client_of(url: str, data_dir: Path) -> Iterator[TestClient]:
+    app = create_app(app_settings(url, data_dir), send_in_background=False)
+    with TestClient(app, headers={"Origin": ORIGIN}, client=("127.0.0.1", 50000)) as client:
+        yield client
+
+
+def submit(client: TestClient, text: str, uri: str = "/post/"):
+    return client.post("/api/comments", json={"uri": uri, "text": text, "email": EMAIL})
+
+
+def stored_ids(url: str) -> set[int]:
+    engine = db.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.exec_driver_sql("SELECT id FROM comments").scalars())
+    finally:
+        engine.dispose()
+
+
+def assert_fault(response, status: int, code: str, retry_after: str) -> None:
+    assert_problem(response, status, code)
+    assert response.headers["retry-after"] == retry_after
+    assert "connection" not in response.headers  # a fault leaves the connection usable
+
+
+def assert_logged_in_one_line(records: list[logging.LogRecord], code: str) -> None:
+    faults = [record for record in records if record.getMessage().startswith(code)]
+    assert faults, [record.getMessage() for record in records]
+    for record in records:
+        text = record.getMessage()
+        assert record.exc_info is None, text  # no traceback
+        assert "\n" not in text
+        assert EMAIL not in text
+        assert "INSERT" not in text and "SELECT" not in text, text
+
+
+# PostgreSQL through a proxy the test cuts
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL: `cut()` resets every connection and refuses new ones, as a
+    server that went down does; `restore()` listens again on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        listener.settimeout(0.1)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # a reset (RST), not a polite close
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def proxied_postgresql(fresh_database) -> Iterator[tuple[str, str, Proxy]]:
+    """(URL through the proxy, direct URL, the proxy) of a migrated PostgreSQL schema."""
+    direct = fresh_database("postgresql")
+    engine = db.create_engine(direct)
+    db.migrate(engine)
+    engine.dispose()
+    parsed = sqlalchemy.make_url(direct)
+    proxy = Proxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    proxied = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    yield proxied, direct, proxy
+    proxy.cut()
+
+
+def test_postgresql_going_away_answers_503_and_nothing_acknowledged_is_lost(
+    proxied_postgresql, tmp_path, caplog
+):
+    proxied, direct, proxy = proxied_postgresql
+    acknowledged = set()
+    with client_of(proxied, tmp_path) as client:
+        for n in range(3):
+            response = submit(client, f"before {n}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+        assert client.get("/api/threads", params={"uri": "/post/"}).status_code == 200
+
+        proxy.cut()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="comments"):
+            for n in range(3):
+                started = time.monotonic()
+                assert_fault(submit(client, f"during {n}"), 503, "database_unavailable", "5")
+                assert time.monotonic() - started < 5  # refused at once, not after a timeout
+            reading = client.get("/api/threads", params={"uri": "/post/"})
+            assert_fault(reading, 503, "database_unavailable", "5")
+            assert_fault(client.get("/healthz"), 503, "database_unavailable", "5")
+        assert_logged_in_one_line(caplog.records, "database_unavailable")
+
+        proxy.restore()
+        for n in range(3):
+            response = submit(client, f"after {n}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+        page = client.get("/api/threads", params={"uri": "/post/"}).json()
+        assert {comment["id"] for comment in page["comments"]} == acknowledged
+    assert stored_ids(direct) == acknowledged  # all that was acknowledged, and nothing else
+
+
+def test_postgresql_faults_are_told_from_bugs():
+    base = postgresql_engine_url().replace("postgresql+psycopg://", "postgresql://")
+    # A server shutting down ends its sessions with SQLSTATE 57P01: here, our own session ended.
+    with psycopg.connect(base, autocommit=True) as victim, psycopg.connect(base) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        with pytest.raises(psycopg.Error) as ended:
+            victim.execute("SELECT 1")
+    assert db.fault(ended.value) == "database_unavailable"
+    with socket.socket() as probe:  # a port nobody listens on: refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    engine = db.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed}/none")
+    with pytest.raises(db.DatabaseError) as refused:
+        engine.connect()
+    assert db.fault(refused.value) == "database_unavailable"
+    assert db.fault(psycopg.errors.DiskFull("could not extend file")) == "storage_full"
+    with psycopg.connect(base) as conn, pytest.raises(psycopg.Error) as bug:
+        conn.execute("SELECT no_such_column FROM pg_class")
+    assert db.fault(bug.value) is None
+
+
+def test_sqlite_faults_are_told_from_bugs(tmp_path):
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x UNIQUE)")
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.Error) as locked:
+        sqlite3.connect(path, timeout=0).execute("INSERT INTO t VALUES (1)")
+    assert "database is locked" in str(locked.value)
+    assert db.fault(locked.value) == "database_unavailable"
+    holder.execute("COMMIT")
+    with pytest.raises(sqlite3.Error) as unopened:
+        sqlite3.connect(tmp_path / "no" / "such" / "dir.db")
+    assert db.fault(unopened.value) == "database_unavailable"
+    holder.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(sqlite3.Error) as duplicate:
+        holder.execute("INSERT INTO t VALUES (1)")
+    assert db.fault(duplicate.value) is None  # a bug of ours, not a fault of the database
+    holder.close()
+
+
+def test_statements_parameters_stay_out_of_error_messages(tmp_path):
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'hidden.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE people (email TEXT UNIQUE)")
+        conn.exec_driver_sql("INSERT INTO people VALUES (?)", (EMAIL,))
+    with pytest.raises(db.DatabaseError) as duplicate, engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO people VALUES (?)", (EMAIL,))
+    engine.dispose()
+    assert "UNIQUE constraint failed" in str(duplicate.value)
+    assert EMAIL not in str(duplicate.value)
+
+
+# SQLite on a volume that fills up
+
+
+@pytest.fixture
+def small_volume(tmp_path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of the test's own (the machine's disks are never filled)."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(volume)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        need(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip() or 'not root'}")
+    try:
+        yield volume
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=False)
+
+
+def fill(volume: Path) -> Path:
+    """Take every free byte of the volume; removing the file returned gives them back."""
+    filler = volume / "filler"
+    with filler.open("wb") as file:
+        try:
+            while True:
+                file.write(b"\0" * 65536)
+                file.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler
+
+
+def test_sqlite_on_a_full_disk_answers_507_and_recovers(small_volume, tmp_path, caplog):
+    url = f"sqlite:///{small_volume / 'comments.db'}"
+    engine = db.create_engine(url)
+    db.migrate(engine)
+    engine.dispose()
+    text = "A comment long enough to need pages of its own. " * 60
+    acknowledged = set()
+    with client_of(url, tmp_path) as client:
+        for n in range(5):
+            response = submit(client, f"{n} {text}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+
+        filler = fill(small_volume)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="comments"):
+            # The log file may still hold free pages from earlier writes: write until they end.
+            for n in range(200):
+                response = submit(client, f"full {n} {text}")
+                if response.status_code != 201:
+                    break
+                acknowledged.add(response.json()["id"])
+            assert_fault(response, 507, "storage_full", "60")
+            assert_fault(submit(client, f"still full {text}"), 507, "storage_full", "60")
+        assert_logged_in_one_line(caplog.records, "storage_full")
+        page = client.get("/api/threads", params={"uri": "/post/", "limit": "200"})
+        assert page.status_code == 200  # reading needs no space
+        assert {comment["id"] for comment in page.json()["comments"]} == acknowledged
+
+        os.remove(filler)
+        for n in range(3):
+            response = submit(client, f"after {n} {text}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+    assert stored_ids(url) == acknowledged
+    with sqlite3.connect(small_volume / "comments.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# A crash closes the connection, and says so
+
+
+def test_a_crash_says_it_closes_the_connection_and_the_next_request_works(tmp_path):
+    url = f"sqlite:///{tmp_path / 'comments.db'}"
+    engine = db.create_engine(url)
+    db.migrate(engine)
+    engine.dispose()
+    app = create_app(app_settings(url, tmp_path), send_in_background=False)
+
+    async def broken(request):
+        raise RuntimeError("a bug")
+
+    app.router.routes.append(Route("/broken", broken))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() and connection.sock is not None  # kept alive
+        connection.request("GET", "/broken")
+        crashed = connection.getresponse()
+        assert crashed.status == 500
+        assert crashed.getheader("connection") == "close"
+        assert b"internal_error" in crashed.read()
+        assert connection.sock is None  # the client knew not to reuse it
+        connection.request("GET", "/healthz")  # http.client opens a fresh connection
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)

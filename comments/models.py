@@ -214,16 +214,40 @@ class Moderator:
     last_sign_in: datetime | None
 
 
+class BanScope(enum.StrEnum):
+    """What a ban covers. A network ban never refuses by itself: comments from the network under
+    another address are held for review (`banned_network`), as they may be a neighbour's."""
+
+    EMAIL = "email"
+    NETWORK = "network"
+    BOTH = "both"
+
+
+@dataclasses.dataclass(frozen=True)
+class BanTerms:
+    """A moderator's ban as asked for: what it covers, why, and for how long (None: for good)."""
+
+    scope: BanScope | None  # None: both, or the network alone when the comment has no email
+    reason: str
+    days: int | None
+
+
 @dataclasses.dataclass(frozen=True)
 class Ban:
     id: int
-    email: str | None
-    ip_hash: str | None
+    email: str | None  # set when the ban covers the email
+    ip_hash: str | None  # set when the ban covers the network
     reason: str
     created: datetime
-    expires: datetime | None
+    expires: datetime | None  # None: permanent
     lifted: datetime | None
     moderator: str
+
+    @property
+    def scope(self) -> BanScope:
+        if self.email and self.ip_hash:
+            return BanScope.BOTH
+        return BanScope.EMAIL if self.email else BanScope.NETWORK
 
 
 @dataclasses.dataclass(frozen=True)

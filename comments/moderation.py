@@ -18,6 +18,7 @@ from comments.models import (
     Action,
     AuditEntry,
     Ban,
+    BanScope,
     Comment,
     QueueFilter,
     QueuePage,
@@ -191,20 +192,33 @@ class ModerationService:
         reason: str,
         expires: datetime | None = None,
         hide_comments: bool = True,
+        scope: BanScope | None = None,
     ) -> Ban:
-        """Ban the author of a comment, by email and address hash; hide the comment too."""
+        """Ban the author of a comment by email, by network (address hash) or both, until
+        `expires` (None: for good); hide the comment too.
+
+        Without a scope: both, or the network alone when the comment has no email.
+        """
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             comment = self._get(conn, comment_id)
+            scope = scope or (BanScope.BOTH if comment.email else BanScope.NETWORK)
+            if scope is not BanScope.NETWORK and not comment.email:
+                raise Problem(
+                    "field_invalid",
+                    "This comment has no email address to ban: ban its network.",
+                    field="scope",
+                )
             ban = store.bans.add_ban(
                 conn,
-                email=comment.email,
-                ip_hash=comment.ip_hash,
+                email=comment.email if scope is not BanScope.NETWORK else None,
+                ip_hash=comment.ip_hash if scope is not BanScope.EMAIL else None,
                 reason=reason,
                 expires=expires,
                 moderator=moderator,
                 now=now,
             )
+            until = f"until {expires:%Y-%m-%d %H:%M} UTC" if expires else "permanent"
             store.audit.record(
                 conn,
                 at=now,
@@ -212,8 +226,8 @@ class ModerationService:
                 action=Action.BAN,
                 comment_id=comment_id,
                 thread_id=comment.thread_id,
-                note=f"ban {ban.id}: {reason}"
-                + (f" until {expires:%Y-%m-%d %H:%M}" if expires else ""),
+                after=scope.value,
+                note=f"ban {ban.id} by {scope.value}, {until}: {reason}",
             )
             self.on_action(conn, moderator, Action.BAN, [comment])  # the webhook tells of bans
         if hide_comments and comment.status in TRANSITIONS[Action.HIDE][0]:

@@ -284,7 +284,7 @@ class CommentService:
         """
         config = self.config
         ban = store.bans.active_ban(conn, submission.email, ip_hash, now)
-        if ban is not None:
+        if ban is not None and ban.email and ban.email == (submission.email or "").lower():
             if config.ban_action is BanAction.REJECT:
                 raise Problem("banned", "You cannot comment here.")
             return "banned"
@@ -296,6 +296,10 @@ class CommentService:
             now - timedelta(seconds=config.duplicate_window),
         ):
             raise Problem("duplicate_comment", "You posted this text already.", field="text")
+        if ban is not None:
+            # The network is banned but not this email: the troll under a new name, or a
+            # neighbour on the same campus or mobile network. A moderator tells them apart.
+            return "banned_network"
         if submission.honeypot:
             return "honeypot"
         if config.min_write_seconds:

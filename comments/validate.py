@@ -6,14 +6,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
 from comments.errors import Problem
-from comments.models import Cursor, Sort, Submission
+from comments.models import BanScope, BanTerms, Cursor, Sort, Submission
 
 MAX_AUTHOR = 100
 MAX_EMAIL = 254
@@ -25,6 +25,8 @@ MAX_URI = 2000
 MAX_KEY = 2048
 MAX_STAMP = 200
 MAX_REASON = 500
+MAX_BAN_DAYS = 3650
+DEFAULT_BAN_DAYS = 7
 MAX_COUNT_URIS = 100
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -367,6 +369,33 @@ def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]
         )
     after = params.get("after")
     return page_uri, Sort(sort), limit, parse_cursor(after) if after else None
+
+
+def ban_terms(form: Mapping[str, str], default_reason: str | None = None) -> BanTerms:
+    """A moderator's ban form (the admin's, or the page behind a mail link): what it covers,
+    why (required unless there is a default), and how long: `days` (empty: 7), or `permanent`
+    ticked."""
+    raw_scope = form.get("scope", "").strip()
+    try:
+        scope = BanScope(raw_scope) if raw_scope else None
+    except ValueError:
+        raise Problem("field_invalid", "Ban by email, network or both.", field="scope") from None
+    reason = CONTROL.sub("", form.get("reason", "")).strip() or default_reason
+    if not reason:
+        raise Problem(
+            "field_required", "Say why, for the audit log and the bans page.", field="reason"
+        )
+    if len(reason) > MAX_REASON:
+        raise Problem("field_too_long", f"At most {MAX_REASON} characters.", field="reason")
+    if form.get("permanent", "").strip():
+        return BanTerms(scope, reason, None)
+    raw_days = form.get("days", "").strip()
+    days = whole_number(raw_days, 1, MAX_BAN_DAYS) if raw_days else DEFAULT_BAN_DAYS
+    if days is None:
+        raise Problem(
+            "field_invalid", f"Days is a whole number from 1 to {MAX_BAN_DAYS}.", field="days"
+        )
+    return BanTerms(scope, reason, days)
 
 
 def whole_number(raw: str, minimum: int | None, maximum: int | None) -> int | None:

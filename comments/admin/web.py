@@ -19,6 +19,7 @@ from comments import db
 from comments.accounts import Accounts
 from comments.admin.forms import is_number
 from comments.config import Config
+from comments.mail import HELD_REASONS
 from comments.moderation import ModerationService
 from comments.tokens import Tokens
 
@@ -84,6 +85,7 @@ def template_environment() -> jinja2.Environment:
     environment.globals["asset"] = lambda name: f"/static/{name}?v={versions[name]}"
     environment.globals["ago"] = ago
     environment.globals["page_address"] = page_address
+    environment.globals["held_reasons"] = HELD_REASONS
     return environment
 
 

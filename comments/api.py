@@ -279,10 +279,14 @@ async def post_counts(request: Request) -> Response:
 
 
 async def post_preview(request: Request) -> Response:
+    # As for posting: only the configured sites' pages, and a limit per address, so that no one
+    # can spend the server's CPU on previews from anywhere.
+    require_allowed_origin(request)
     text = validate.preview(await json_body(request), config(request).max_length)
-    # Previews are free to ask for and can cost half a second of CPU each (the worst texts at
-    # the longest length): they queue for a few threads of their own, so a flood of them delays
-    # other previews, never the reads and posts that share the thread pool.
+    service(request).count_preview(client_ip(request))
+    # A preview can cost a good part of a second of CPU (the worst texts at the longest length):
+    # previews queue for a few threads of their own, so a flood of them delays other previews,
+    # never the reads and posts that share the thread pool.
     html = await anyio.to_thread.run_sync(
         render_markdown, text, limiter=request.app.state.preview_threads
     )

@@ -187,7 +187,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(PREVIEW_FIELDS, max_length),
                 "responses": {
                     "200": small("HTML", html={"type": "string"}),
-                    **problems(*field_codes(PREVIEW_FIELDS)),
+                    **problems("origin_forbidden", "rate_limited", *field_codes(PREVIEW_FIELDS)),
                 },
             }
         },

@@ -23,6 +23,7 @@ from comments.models import (
     Thread,
     ThreadPage,
 )
+from comments.previews import PreviewLimiter
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
 from comments.tokens import EditClaim, Purpose, Tokens, text_hash
@@ -65,6 +66,7 @@ class CommentService:
         self.tokens = tokens
         self.clock = clock
         self.notifier = notifier or Notifier()
+        self.previews = PreviewLimiter(config.preview_rate_limit)
 
     # Reading
 
@@ -135,6 +137,13 @@ class CommentService:
         return True
 
     # Writing
+
+    def count_preview(self, ip: str) -> None:
+        """One more preview from this address, or 429 `rate_limited` past the limit.
+
+        Called in the event loop, before the rendering is queued: refused previews cost nothing.
+        """
+        self.previews.check(self.tokens.hash_ip(ip), self.clock())
 
     def stamp(self) -> str:
         """A signed "the form was opened now": posts much faster than that get a review."""

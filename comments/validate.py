@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
 from comments.errors import Problem
 from comments.models import BanScope, BanTerms, Cursor, Sort, Submission
+from comments.sanitize import MAX_MARKUP, markup_weight
 
 MAX_AUTHOR = 100
 MAX_EMAIL = 254
@@ -93,7 +94,13 @@ URI_FIELD = Field(
     codes=("uri_invalid",),
 )
 TEXT_FIELD = Field(
-    "text", "string", "Markdown", required=True, is_text=True, too_long="text_too_long"
+    "text",
+    "string",
+    "Markdown",
+    required=True,
+    is_text=True,
+    too_long="text_too_long",
+    codes=("text_too_complex",),
 )
 SUBMISSION_FIELDS = (
     URI_FIELD,
@@ -219,6 +226,15 @@ def text(data: dict[str, Any], max_length: int) -> str:
         raise Problem(
             "text_too_long",
             f"The text has {len(value)} characters; at most {max_length} are allowed.",
+            field="text",
+        )
+    if markup_weight(value) > MAX_MARKUP:
+        # Only texts far from prose get here (see sanitize.MAX_MARKUP): their rendering would
+        # cost seconds of CPU.
+        raise Problem(
+            "text_too_complex",
+            "The text has too much markup (punctuation, symbols and line breaks) to show; "
+            "shorten it or split it.",
             field="text",
         )
     return value

@@ -36,6 +36,7 @@
       fail: 'Comments could not be loaded.', retry: 'Try again',
       req: 'Please fill this in.', long: 'This is too long.',
       tlong: 'Your comment is too long: at most {n} characters.',
+      tcx: 'Your comment has too much markup: please shorten it.',
       bad_email: 'That does not look like an email address.',
       bad_web: 'Use an address starting with http:// or https://.',
       dupe: 'You already posted this.', rate: 'You are posting too fast. Please wait a minute.',
@@ -53,7 +54,8 @@
 
   // Problem codes to messages (never branch on title or detail); 'lost': the edit token is useless.
   const ERRORS = {
-    field_required: 'req', field_too_long: 'long', text_too_long: 'tlong', email_invalid: 'bad_email',
+    field_required: 'req', field_too_long: 'long', text_too_long: 'tlong', text_too_complex: 'tcx',
+    email_invalid: 'bad_email',
     website_invalid: 'bad_web', duplicate_comment: 'dupe', rate_limited: 'rate', banned: 'banned',
     thread_closed: 'closed', edit_window_closed: 'lost', token_missing: 'lost', token_invalid: 'lost',
     token_foreign: 'lost', comment_not_editable: 'lost', comment_not_found: 'lost', comment_changed: 'lost',

@@ -64,6 +64,7 @@ class Thread:
     closed: bool
     version: int
     created: datetime | None = None  # when its first comment came
+    title_moderated: bool = False  # a moderator set the title; readers' pages no longer do
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Action(enum.StrEnum):
     LIFT_BAN = "lift-ban"
     CLOSE = "close"
     REOPEN = "reopen"
+    RETITLE = "retitle"
     ERASE = "erase"
     # The `comments sites` commands (one line per command, the threads it touched in the note)
     RENAME_SITE = "rename-site"
@@ -196,6 +198,7 @@ class QueueItem:
     reports: int
     approved_before: int
     hidden_before: int
+    thread_title_moderated: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -258,6 +258,25 @@ class ModerationService:
                 thread_id=thread_id,
             )
 
+    def set_title(self, moderator: str, thread_id: int, title: str) -> None:
+        """The thread's title in feeds, mails and the admin, from now on the site's own."""
+        with transaction(self.engine, write=True) as conn:
+            before = store.threads.find_thread(conn, thread_id)
+            if before is None:
+                raise Problem("not_found", f"There is no thread {thread_id}.")
+            store.threads.lock_thread(conn, thread_id)
+            store.threads.set_thread_title(conn, thread_id, title)
+            store.threads.refresh_thread(conn, thread_id)  # a new version: pages show it at once
+            store.audit.record(
+                conn,
+                at=self.clock(),
+                moderator=moderator,
+                action=Action.RETITLE,
+                thread_id=thread_id,
+                before=before.title,
+                after=title,
+            )
+
     # Privacy
 
     def export_email(self, email: str) -> dict[str, Any]:

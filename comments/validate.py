@@ -387,6 +387,16 @@ def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]
     return page_uri, Sort(sort), limit, parse_cursor(after) if after else None
 
 
+def thread_title(form: Mapping[str, str]) -> str:
+    """A moderator's title for a thread: one line, not empty, as long as a reader's may be."""
+    title = " ".join(CONTROL.sub("", form.get("title", "")).split())
+    if not title:
+        raise Problem("field_required", "Type the thread's title.", field="title")
+    if len(title) > MAX_TITLE:
+        raise Problem("field_too_long", f"At most {MAX_TITLE} characters.", field="title")
+    return title
+
+
 def ban_terms(form: Mapping[str, str], default_reason: str | None = None) -> BanTerms:
     """A moderator's ban form (the admin's, or the page behind a mail link): what it covers,
     why (required unless there is a default), and how long: `days` (empty: 7), or `permanent`

@@ -742,3 +742,42 @@ def test_privacy_export_and_erase(make_client):
     [placeholder] = thread["comments"]  # the first one holds up Bob's reply
     assert placeholder["html"] == "" and placeholder["replies"][0]["html"]
     assert audit_actions(client)[0][:2] == (MODERATOR, "erase")
+
+
+def test_moderators_set_a_threads_title_which_readers_no_longer_change(make_client):
+    client = make_client()
+    moderator = signed_in(client)
+    first = post(client, "first", title="Buy cheap pills")  # the first caller named it
+    [item] = client.app.state.moderation.queue(QueueView.RECENT).items
+    page = moderator.get(f"/admin/comments/{first['id']}").text
+    assert 'value="Buy cheap pills"' in page and "Taken from the page" in page
+
+    saved = moderator.post(
+        f"/admin/threads/{item.comment.thread_id}/title",
+        {"title": "  A post\nabout   tea ", "next": f"/admin/comments/{first['id']}"},
+    )
+    assert saved.status_code == 303
+    assert notice(moderator.get(saved.headers["location"])) == "Saved the thread's title."
+    post(client, "second", title="Something else entirely")
+    thread = client.get("/api/threads", params={"uri": "/post/"}).json()["thread"]
+    assert thread["title"] == "A post about tea"
+    feed = client.get("/feed/thread.atom", params={"uri": "/post/"}).text
+    assert "A post about tea" in feed and "pills" not in feed and "entirely" not in feed
+    assert "Set by a moderator" in moderator.get(f"/admin/comments/{first['id']}").text
+    [entry] = [e for e in client.app.state.moderation.audit()[0] if e.action.value == "retitle"]
+    assert (entry.before, entry.after, entry.thread_id, entry.moderator) == (
+        "Buy cheap pills",
+        "A post about tea",
+        item.comment.thread_id,
+        MODERATOR,
+    )
+    assert "retitle" in moderator.get("/admin/audit").text
+
+    empty = moderator.post(f"/admin/threads/{item.comment.thread_id}/title", {"title": " "})
+    assert empty.status_code == 422
+    too_long = moderator.post(
+        f"/admin/threads/{item.comment.thread_id}/title", {"title": "x" * 301}
+    )
+    assert too_long.status_code == 422
+    assert moderator.post("/admin/threads/999999/title", {"title": "x"}).status_code == 404
+    assert len([e for e in client.app.state.moderation.audit()[0] if e.action == "retitle"]) == 1

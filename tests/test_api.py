@@ -790,3 +790,19 @@ def test_the_query_of_a_site_that_lists_no_parameter_is_ignored(make_client):
         assert response.status_code == 201
     page = client.get("/api/threads", params={"uri": "/"}, headers=other).json()
     assert page["thread"]["count"] == 2
+
+
+def test_a_threads_title_comes_from_the_sites_pages_only(client):
+    # The server's own demo page may post, but its title is not the site's page's.
+    demo = {"Origin": "http://testserver"}
+    own = client.post(
+        "/api/comments", json={"uri": "/t/", "text": "demo", "title": "Demo"}, headers=demo
+    )
+    assert own.status_code == 201
+    assert client.get("/api/threads", params={"uri": "/t/"}).json()["thread"]["title"] == ""
+    post(client, "from the blog", uri="/t/", title="  The   real\tpost ")
+    assert client.get("/api/threads", params={"uri": "/t/"}).json()["thread"]["title"] == (
+        "The real post"
+    )
+    long = client.post("/api/comments", json={"uri": "/u/", "text": "x", "title": "t" * 301})
+    assert_problem(long, 422, "field_too_long", "title")

@@ -31,7 +31,7 @@ from comments import db, store
 from comments.app import create_app
 from comments.config import ConfigError
 from comments.links import BAN_REASON
-from comments.models import Action, OutboxItem, OutboxKind, Status
+from comments.models import Action, OutboxItem, OutboxKind, QueueView, Status
 from comments.outbox import LEASE, MAX_ATTEMPTS, Round, retry_delay
 from tests.helpers import ORIGIN, SECRET, post
 
@@ -766,3 +766,16 @@ def test_the_app_sends_in_the_background(database_url, clock, tmp_path, mailbox)
         while not mailbox.received and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(mailbox.to(ANN)) == 1
+
+
+def test_moderators_mail_names_the_thread_by_its_moderated_title(make, mailbox):
+    client = make(moderation="pre", moderator_emails=ANN, moderator_mail_window="0")
+    first = post(client, "first", title="FREE MONEY")
+    moderation = client.app.state.moderation
+    [item] = moderation.queue(QueueView.RECENT).items
+    moderation.set_title(ANN, item.comment.thread_id, "A post about tea")
+    post(client, "second", title="FREE MONEY again")
+    deliver(client)
+    subjects = [message["Subject"] for message in mailbox.to(ANN)]
+    assert subjects[-1] == "[blog.example] Comment to review on “A post about tea”"
+    assert first["id"] and "MONEY" not in text_of(mailbox.to(ANN)[-1])

@@ -117,3 +117,15 @@ async def set_closed(request: Request, moderator: Moderator, data: FormData) -> 
         closed,
     )
     return redirect(safe_next(data.get("next")), done="close" if closed else "reopen")
+
+
+@form
+async def set_title(request: Request, moderator: Moderator, data: FormData) -> Response:
+    """The moderator's title for the thread: feeds and mails show it, readers no longer set it."""
+    admin = admin_of(request)
+    # The form says required and maxlength=300: a problem here is an error page, not a draft.
+    title = validate.thread_title(text_fields(data, "title"))
+    await run_in_threadpool(
+        admin.moderation.set_title, moderator.email, request.path_params["thread_id"], title
+    )
+    return redirect(safe_next(data.get("next")), done="retitle")

@@ -51,6 +51,7 @@ NOTICES = {
     "lift-ban": "Lifted the ban.",
     "close": "Closed the thread to new comments.",
     "reopen": "Reopened the thread.",
+    "retitle": "Saved the thread's title.",
     "erase": "Erased the address and {comments}.",
     "welcome": "Your password is set. Welcome!",
     "signed-out": "You are signed out.",

@@ -33,6 +33,7 @@ def queue(
             threads.c.uri.label("thread_uri"),
             threads.c.title.label("thread_title"),
             threads.c.closed.label("thread_closed"),
+            threads.c.title_moderated.label("thread_title_moderated"),
             func.substr(parent.c.text, 1, 200).label("parent_excerpt"),
             open_reports.label("reports"),
         )
@@ -83,6 +84,7 @@ def queue(
                 reports=row.reports,
                 approved_before=approved,
                 hidden_before=hidden,
+                thread_title_moderated=row.thread_title_moderated,
             )
         )
     return items, has_more

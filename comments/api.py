@@ -270,9 +270,9 @@ async def delete_comment(request: Request) -> Response:
 
 async def post_report(request: Request) -> Response:
     require_allowed_origin(request)
-    reason = validate.report(await json_body(request))
+    report = validate.report(await json_body(request))
     await run_in_threadpool(
-        service(request).report, comment_id(request), client_ip(request), reason
+        service(request).report, comment_id(request), client_ip(request), report
     )
     return JSONResponse({"reported": True}, status_code=201)
 

@@ -217,6 +217,23 @@ class Moderator:
     last_sign_in: datetime | None
 
 
+class ReportCategory(enum.StrEnum):
+    """Why a reader reports a comment; 'other' comes with the reader's short note."""
+
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OFF_TOPIC = "off-topic"
+    OTHER = "other"
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A reader's report as moderators see it: the category and the reader's note."""
+
+    category: ReportCategory
+    note: str
+
+
 class BanScope(enum.StrEnum):
     """What a ban covers. A network ban never refuses by itself: comments from the network under
     another address are held for review (`banned_network`), as they may be a neighbour's."""
@@ -264,16 +281,6 @@ class AuditEntry:
     before: str | None
     after: str | None
     note: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    id: int
-    comment_id: int
-    reporter: str
-    reason: str
-    created: datetime
-    resolved: datetime | None
 
 
 # Outbox and mail

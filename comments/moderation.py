@@ -23,6 +23,7 @@ from comments.models import (
     QueueFilter,
     QueuePage,
     QueueView,
+    Report,
     Status,
 )
 from comments.sanitize import render_markdown
@@ -66,7 +67,7 @@ class ModerationService:
             items, has_more = store.queue.queue(conn, view, filters or QueueFilter(), before, limit)
         return QueuePage(items, items[-1].comment.id if has_more and items else None)
 
-    def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[str]]:
+    def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[Report]]:
         with transaction(self.engine) as conn:
             return store.queue.report_reasons(conn, comment_ids)
 

@@ -74,7 +74,7 @@ def field_schema(field: Field, max_length: int) -> dict[str, Any]:
     if field.required and field.type == "string":
         schema["minLength"] = 1
     if field.enum:
-        schema["enum"] = list(field.enum)
+        schema["enum"] = [*field.enum, *([None] if field.nullable else [])]
     for key in ("minimum", "maximum"):
         if getattr(field, key) is not None:
             schema[key] = getattr(field, key)

@@ -17,6 +17,7 @@ from comments.models import (
     FeedEntry,
     Moderation,
     Node,
+    Report,
     Sort,
     Status,
     Submission,
@@ -205,14 +206,15 @@ class CommentService:
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
 
-    def report(self, comment_id: int, ip: str, reason: str) -> None:
+    def report(self, comment_id: int, ip: str, report: Report) -> None:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             comment = store.threads.get_comment(conn, comment_id)
             if comment is None or comment.status is not Status.APPROVED:
                 raise Problem("comment_not_found", f"There is no comment {comment_id}.")
-            if not store.queue.add_report(conn, comment_id, self.tokens.hash_ip(ip), reason, now):
+            reporter = self.tokens.hash_ip(ip)
+            if not store.queue.add_report(conn, comment_id, reporter, report, now):
                 raise Problem("already_reported", "You reported this comment already.")
             threshold = self.config.report_threshold
             if threshold and store.queue.open_report_count(conn, comment_id) >= threshold:

@@ -13,7 +13,15 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
 from comments.errors import Problem
-from comments.models import BanScope, BanTerms, Cursor, Sort, Submission
+from comments.models import (
+    BanScope,
+    BanTerms,
+    Cursor,
+    Report,
+    ReportCategory,
+    Sort,
+    Submission,
+)
 from comments.sanitize import MAX_MARKUP, markup_weight
 
 MAX_AUTHOR = 100
@@ -130,7 +138,16 @@ SUBMISSION_FIELDS = (
 )
 EDIT_FIELDS = (TEXT_FIELD,)
 PREVIEW_FIELDS = (TEXT_FIELD,)
-REPORT_FIELDS = (Field("reason", "string", "why", nullable=True, max_length=MAX_REASON),)
+REPORT_FIELDS = (
+    Field(
+        "category",
+        "string",
+        "why, in a word (absent: other)",
+        nullable=True,
+        enum=tuple(category.value for category in ReportCategory),
+    ),
+    Field("reason", "string", "the reader's note", nullable=True, max_length=MAX_REASON),
+)
 COUNT_FIELDS = (
     Field(
         "uris",
@@ -342,9 +359,15 @@ def submission(data: dict[str, Any], max_length: int) -> Submission:
     )
 
 
-def report(data: dict[str, Any]) -> str:
+def report(data: dict[str, Any]) -> Report:
     checked(data, REPORT_FIELDS)
-    return _string(data, REPORT_FIELDS[0]) or ""
+    raw = data.get("category")
+    if raw is not None and raw not in REPORT_FIELDS[0].enum:
+        raise Problem(
+            "field_invalid", "category is spam, abuse, off-topic or other.", field="category"
+        )
+    category = ReportCategory(raw) if raw is not None else ReportCategory.OTHER
+    return Report(category, _string(data, REPORT_FIELDS[1]) or "")
 
 
 def edit(data: dict[str, Any], max_length: int) -> str:

@@ -25,7 +25,8 @@
       website: 'Website', opt: 'optional', priv: 'optional, never shown',
       post: 'Post comment', reply: 'Reply', cancel: 'Cancel', edit: 'Edit', del: 'Delete',
       sure: 'Really delete?', report: 'Report', flag: 'Report to the moderators?',
-      flagged: 'Reported. Thank you.', save: 'Save', pre: 'Preview', sort: 'Sort comments',
+      flagged: 'Reported. Thank you.', why: 'Why?', spam: 'Spam', abuse: 'Abuse', offtopic: 'Off-topic',
+      other: 'Other', note: 'Note (optional)', save: 'Save', pre: 'Preview', sort: 'Sort comments',
       oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
@@ -568,18 +569,30 @@
     say(T, ask);
   };
 
-  const report = async (T, li, b) => {
-    if (!confirmed(T, b, T.t('report'), T.t('flag'))) return;
-    try {
-      await api('POST', `comments/${li.c.id}/report`, {}).catch((e) => {
-        if (e.code !== 'already_reported') throw e;
-      });
-      b.replaceWith(h('span', 'cm-report', T.t('flagged')));
-      say(T, T.t('flagged'));
-    } catch (e) {
-      b.textContent = T.t(ERRORS[e.code] || 'oops', e.code);
-      say(T, b.textContent);
-    }
+  // Why? A small form in place of the button.
+  const report = (T, li, b) => {
+    const t = T.t;
+    const f = set(h('form', 'cm-why'), { 'aria-label': t('flag') });
+    const s = set(h('select'), { 'aria-label': t('why') });
+    for (const k of ['spam', 'abuse', 'off-topic', 'other']) s.append(set(h('option', 0, t(k.replace('-', ''))), { value: k }));
+    const n = set(h('input'), { maxlength: 200, 'aria-label': t('note'), placeholder: t('note') });
+    const go = h('button', 'cm-link cm-danger', t('report'));
+    f.append(s, n, go);
+    f.onsubmit = async (e) => {
+      e.preventDefault();
+      try {
+        await api('POST', `comments/${li.c.id}/report`, { category: s.value, reason: n.value }).catch((e) => {
+          if (e.code !== 'already_reported') throw e;
+        });
+        f.replaceWith(h('span', 'cm-report', t('flagged')));
+        say(T, t('flagged'));
+      } catch (e) {
+        go.textContent = t(ERRORS[e.code] || 'oops', e.code);
+        say(T, go.textContent);
+      }
+    };
+    b.replaceWith(f);
+    s.focus();
   };
 
   const remove = async (T, li, b) => {

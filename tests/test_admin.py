@@ -781,3 +781,29 @@ def test_moderators_set_a_threads_title_which_readers_no_longer_change(make_clie
     assert too_long.status_code == 422
     assert moderator.post("/admin/threads/999999/title", {"title": "x"}).status_code == 404
     assert len([e for e in client.app.state.moderation.audit()[0] if e.action == "retitle"]) == 1
+
+
+def test_the_queue_groups_reports_by_reason(make_client):
+    client = make_client(report_threshold="0")
+    moderator = signed_in(client)
+    comment = post(client, "buy now")
+    for number, body in enumerate(
+        [
+            {"category": "abuse"},
+            {"category": "spam"},
+            {"category": "spam", "reason": "a link farm"},
+            {"category": "other", "reason": "wrong <thread>"},
+        ]
+    ):
+        reader = TestClient(client.app, headers={"Origin": ORIGIN}, client=(f"10.0.{number}.1", 1))
+        assert reader.post(f"/api/comments/{comment['id']}/report", json=body).status_code == 201
+    page = moderator.get("/admin/queue?view=reported").text
+    reasons = re.search(
+        r'<ul class="reasons" aria-label="Reports by reason">(.*?)</ul>', page, re.S
+    )
+    lines = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", item)).split())
+        for item in re.findall(r"<li>(.*?)</li>", reasons.group(1), re.S)
+    ]
+    assert lines == ["spam (2): a link farm", "abuse (1)", "other (1): wrong <thread>"]
+    assert "&lt;thread&gt;" in reasons.group(1)

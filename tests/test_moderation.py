@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from comments.accounts import Accounts
 from comments.errors import Problem
-from comments.models import Action, BanScope, QueueFilter, QueueView
+from comments.models import Action, BanScope, QueueFilter, QueueView, Report, ReportCategory
 from comments.moderation import ModerationService
 from tests.helpers import ORIGIN, assert_problem, post
 
@@ -178,7 +178,8 @@ def test_reports_past_the_threshold_hide_and_approving_resolves_them(make_client
     for address, reason in [("10.0.1.1", "rude"), ("10.0.2.1", "off topic")]:
         # Another reader: one report per address (network) and comment.
         reader = TestClient(client.app, headers={"Origin": ORIGIN}, client=(address, 1234))
-        response = reader.post(f"/api/comments/{comment_id}/report", json={"reason": reason})
+        body = {"reason": reason, **({"category": "abuse"} if reason == "rude" else {})}
+        response = reader.post(f"/api/comments/{comment_id}/report", json=body)
         assert response.status_code == 201, response.text
 
     [held] = moderation.queue(QueueView.PENDING).items
@@ -187,7 +188,12 @@ def test_reports_past_the_threshold_hide_and_approving_resolves_them(make_client
         "reported",
         2,
     )
-    assert moderation.report_reasons([comment_id]) == {comment_id: ["rude", "off topic"]}
+    assert moderation.report_reasons([comment_id]) == {
+        comment_id: [
+            Report(ReportCategory.ABUSE, "rude"),
+            Report(ReportCategory.OTHER, "off topic"),  # no category: other, with the note
+        ]
+    }
     assert client.get(f"/api/comments/{comment_id}").status_code == 404  # hidden from readers
     assert moderation.queue_counts()[QueueView.REPORTED] == 1
 

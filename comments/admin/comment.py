@@ -17,7 +17,7 @@ from comments.admin.guards import form, page
 from comments.admin.queue import items_by_id, transitions
 from comments.admin.web import admin_of, redirect, render, safe_next, with_params
 from comments.errors import Problem
-from comments.models import AuditEntry, Moderator, QueueItem
+from comments.models import AuditEntry, Moderator, QueueItem, Report
 from comments.moderation import ModerationService
 
 
@@ -65,7 +65,7 @@ async def show_comment(
 
 def load_comment(
     moderation: ModerationService, comment_id: int
-) -> tuple[QueueItem, list[str], list[AuditEntry]]:
+) -> tuple[QueueItem, list[Report], list[AuditEntry]]:
     items = items_by_id(moderation, [comment_id])
     if not items:
         raise Problem("comment_not_found", f"There is no comment {comment_id}.")

@@ -56,13 +56,19 @@ def site_uri(settings: Config, site: str, uri: str) -> str:
     return validate.uri(uri, query_parameters=settings.query_parameters_of(site))
 
 
-def is_allowed_origin(origin: str, request: Request) -> bool:
+def is_site_origin(origin: str | None, request: Request) -> bool:
+    """A page of one of the configured sites (any localhost page when none is configured)."""
     settings = config(request)
+    if not origin:
+        return False
     if origin.lower() in settings.allowed_origins:
         return True
-    if urlsplit(origin).netloc == request.headers.get("host"):
-        return True  # the server's own pages, such as /demo
     return not settings.allowed_origins and bool(LOCALHOST_ORIGIN.fullmatch(origin))
+
+
+def is_allowed_origin(origin: str, request: Request) -> bool:
+    # The server's own pages, such as /demo, may write too.
+    return is_site_origin(origin, request) or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def require_allowed_origin(request: Request) -> None:
@@ -229,7 +235,10 @@ async def post_comment(request: Request) -> Response:
     submission = validate.submission(await json_body(request), config(request).max_length)
     site = site_of(request)
     submission = dataclasses.replace(
-        submission, uri=site_uri(config(request), site, submission.uri)
+        submission,
+        uri=site_uri(config(request), site, submission.uri),
+        # A thread's title is the site's page's: not the demo page's on the server itself.
+        title=submission.title if is_site_origin(request.headers.get("origin"), request) else None,
     )
     edited = await run_in_threadpool(service(request).submit, site, submission, client_ip(request))
     return JSONResponse(edited_json(edited), status_code=201)
@@ -261,9 +270,9 @@ async def delete_comment(request: Request) -> Response:
 
 async def post_report(request: Request) -> Response:
     require_allowed_origin(request)
-    reason = validate.report(await json_body(request))
+    report = validate.report(await json_body(request))
     await run_in_threadpool(
-        service(request).report, comment_id(request), client_ip(request), reason
+        service(request).report, comment_id(request), client_ip(request), report
     )
     return JSONResponse({"reported": True}, status_code=201)
 
@@ -279,10 +288,14 @@ async def post_counts(request: Request) -> Response:
 
 
 async def post_preview(request: Request) -> Response:
+    # As for posting: only the configured sites' pages, and a limit per address, so that no one
+    # can spend the server's CPU on previews from anywhere.
+    require_allowed_origin(request)
     text = validate.preview(await json_body(request), config(request).max_length)
-    # Previews are free to ask for and can cost half a second of CPU each (the worst texts at
-    # the longest length): they queue for a few threads of their own, so a flood of them delays
-    # other previews, never the reads and posts that share the thread pool.
+    service(request).count_preview(client_ip(request))
+    # A preview can cost a good part of a second of CPU (the worst texts at the longest length):
+    # previews queue for a few threads of their own, so a flood of them delays other previews,
+    # never the reads and posts that share the thread pool.
     html = await anyio.to_thread.run_sync(
         render_markdown, text, limiter=request.app.state.preview_threads
     )

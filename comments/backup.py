@@ -27,6 +27,11 @@ from comments.tables import metadata
 
 FORMAT = "comments-backup"
 VERSION = 2  # 2: the manifest line
+# Fields added since version 2 came out, with the value a backup without them means.
+ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("thread", "title_moderated"): False,
+    ("report", "category"): "other",
+}
 READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for completeness
 # Record type -> table, in the file's order: a row's foreign keys point to rows above it. Not
 # exported: sign_in_failures (failed sign-ins, which count for 15 minutes only).
@@ -250,6 +255,8 @@ def _record(record: Any) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"{kind} has unknown fields: {', '.join(sorted(extra))}")
     row = {}
     for column in table.columns:
+        if column.name not in record and (kind, column.name) in ADDED_LATER:
+            record = {**record, column.name: ADDED_LATER[kind, column.name]}
         if column.name not in record:
             raise ValueError(f"{kind} has no field {column.name!r}")
         row[column.name] = _value(kind, column, record[column.name])

@@ -46,6 +46,7 @@ class Config:
     edit_window: int = 15 * 60
     max_length: int = 10_000
     rate_limit: int = 10
+    preview_rate_limit: int = 60
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8000
@@ -420,9 +421,11 @@ PARSERS: dict[str, Any] = {
     "site_aliases": lambda value: _parse_site_lists(value, _parse_alias),
     "site_query_parameters": lambda value: _parse_site_lists(value, _parse_query_parameter),
     "edit_window": lambda text: _parse_duration(str(text)),
-    # Rendering cost grows with length: past 100k characters one post could cost seconds of CPU.
+    # Past 100k characters even a plain text costs real CPU to render; the markup of a text is
+    # bounded besides, whatever its length (sanitize.MAX_MARKUP).
     "max_length": _parse_int(1, 100_000),
     "rate_limit": _parse_int(0, 1_000_000),
+    "preview_rate_limit": _parse_int(0, 1_000_000),
     "trusted_proxies": lambda text: tuple(
         ipaddress.ip_network(item, strict=False) for item in _split(text)
     ),

@@ -34,6 +34,7 @@ CODES: dict[str, tuple[int, str]] = {
     "field_invalid": (422, "Field invalid"),
     "field_too_long": (422, "Field too long"),
     "text_too_long": (422, "Text too long"),
+    "text_too_complex": (422, "Text too complex"),
     "email_invalid": (422, "Email invalid"),
     "website_invalid": (422, "Website invalid"),
     "uri_invalid": (422, "URI invalid"),

@@ -14,10 +14,11 @@ from comments import store
 from comments.config import Config
 from comments.db import Connection, Engine, transaction
 from comments.errors import Problem
-from comments.models import Action, Ban, Comment, Thread
+from comments.models import Action, Ban, BanTerms, Comment, Thread
 from comments.moderation import TRANSITIONS, ModerationService
 from comments.service import utc_now
 from comments.tokens import Purpose, Tokens
+from comments.validate import DEFAULT_BAN_DAYS
 
 # What a moderator's mail offers to do in one click.
 LINK_ACTIONS = (Action.APPROVE, Action.HIDE, Action.BAN)
@@ -114,9 +115,13 @@ class MailLinks:
             thread = store.threads.get_thread_by_id(conn, comment.thread_id)
         return LinkAction(Action(claim["a"]), claim["m"], comment, thread)
 
-    def perform_action(self, token: str) -> LinkOutcome:
-        """Do what the link asks, once, through the moderation service (so it is audited)."""
+    def perform_action(self, token: str, terms: BanTerms | None = None) -> LinkOutcome:
+        """Do what the link asks, once, through the moderation service (so it is audited).
+
+        A ban takes the terms the moderator chose on the link's page (by default: 7 days, by
+        email and network, or by network when the comment has no email)."""
         asked = self.read_action(token)
+        terms = terms or BanTerms(None, BAN_REASON, DEFAULT_BAN_DAYS)
         digest = Tokens.digest(token)
         # Spent first, in its own transaction: of two clicks at once, exactly one acts.
         with transaction(self.engine, write=True) as conn:
@@ -124,7 +129,10 @@ class MailLinks:
                 raise _used(store.links.link_used_at(conn, digest))
         try:
             if asked.action is Action.BAN:
-                ban = self.moderation.ban(asked.moderator, asked.comment.id, BAN_REASON)
+                expires = self.clock() + timedelta(days=terms.days) if terms.days else None
+                ban = self.moderation.ban(
+                    asked.moderator, asked.comment.id, terms.reason, expires, True, terms.scope
+                )
                 return LinkOutcome(asked, True, ban)
             changed = self.moderation.change_status(
                 asked.moderator, asked.action, [asked.comment.id]

@@ -59,6 +59,8 @@ HELD_REASONS = {
     "no_stamp": "it came without the comment form's stamp (a script?)",
     "honeypot": "it filled in a field people never see (a bot?)",
     "banned": "its author is banned",
+    "banned_network": "it comes from a banned network under another email: a neighbour, or "
+    "the banned author under a new name",
     "reported": "readers reported it",
 }
 STATUS_WORDS = {

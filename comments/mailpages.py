@@ -75,23 +75,51 @@ def action_page(asked: LinkAction) -> str:
     if asked.is_moot:
         note = f"<p>The comment is already {escape(asked.comment.status.value)}.</p>"
         return page(title, f"{note}\n{_comment(asked)}")
-    if asked.action is Action.BAN:
-        what = (
-            "<p>The author will not be able to comment again (by email address and by network), "
-            "and this comment will be hidden. You can lift the ban in the admin pages.</p>"
-        )
-    else:
-        what = f"<p>The comment will be {done}.</p>"
     who = f"<p>You act as {escape(asked.moderator)}; the audit log will say so.</p>"
+    if asked.action is Action.BAN:
+        return page(title, f"{_comment(asked)}\n{who}\n{_ban_form(asked, label)}")
+    what = f"<p>The comment will be {done}.</p>"
     return page(title, f"{_comment(asked)}\n{what}\n{who}\n{_button(label)}")
+
+
+def _ban_form(asked: LinkAction, label: str) -> str:
+    """What the ban covers, why and for how long; this comment is hidden too."""
+    email = asked.comment.email
+    choices = [
+        ("email", f"the email {email or '(this comment has none)'}: refused everywhere", email),
+        ("network", "the network (/24 or /64): everything from it waits for review", True),
+        ("both", "both: the email refused, other addresses from the network held", email),
+    ]
+    default = "both" if email else "network"
+    radios = "".join(
+        f'<label><input type="radio" name="scope" value="{value}"'
+        + (" checked" if value == default else "")
+        + ("" if usable else " disabled")
+        + f"> {escape(text)}</label><br>\n"
+        for value, text, usable in choices
+    )
+    return f"""<form method="post">
+<fieldset><legend>Ban by</legend>
+{radios}</fieldset>
+<p>A network may be a campus or a mobile operator: comments from it under another email are
+held for review, never refused. This comment will be hidden. You can lift the ban in the admin
+pages.</p>
+<p><label>Reason <input name="reason" maxlength="500" placeholder="spam, abuse, …"></label></p>
+<p><label>For how many days <input name="days" type="number" min="1" max="3650" value="7">
+</label>
+<label><input type="checkbox" name="permanent" value="yes"> permanent</label></p>
+<button type="submit">{escape(label)}</button>
+</form>"""
 
 
 def action_done_page(outcome: LinkOutcome) -> str:
     asked = outcome.done
     _title, _label, done = VERBS[asked.action]
-    if asked.action is Action.BAN:
-        message = "The author is banned" + (
-            " and the comment is hidden." if asked.comment.status is not Status.HIDDEN else "."
+    if asked.action is Action.BAN and outcome.ban is not None:
+        ban = outcome.ban
+        until = f"until {ban.expires:%Y-%m-%d %H:%M} UTC" if ban.expires else "permanently"
+        message = f"The author is banned by {ban.scope.value}, {until}" + (
+            ", and the comment is hidden." if asked.comment.status is not Status.HIDDEN else "."
         )
     elif outcome.changed:
         message = f"The comment is {done}."

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from comments import mailpages
+from comments import mailpages, validate
 from comments.errors import Problem
-from comments.links import MailLinks
+from comments.links import BAN_REASON, LinkOutcome, MailLinks
 from comments.tokens import Purpose
 
+BAN_FIELDS = ("scope", "reason", "days", "permanent")
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     # The token is in the address: never hand it to another site in a Referer.
@@ -60,9 +61,16 @@ async def show_action(request: Request) -> Response:
 
 
 async def perform_action(request: Request) -> Response:
-    return await respond(
-        mailpages.action_done_page, mail_links(request).perform_action, await token_of(request)
-    )
+    links = mail_links(request)
+    form = await request.form()
+    # A ban's page asks what it covers and for how long; the other actions' forms send nothing.
+    typed = {name: value for name in BAN_FIELDS if isinstance(value := form.get(name), str)}
+
+    def act(token: str) -> LinkOutcome:
+        terms = validate.ban_terms(typed, BAN_REASON) if typed else None
+        return links.perform_action(token, terms)
+
+    return await respond(mailpages.action_done_page, act, await token_of(request))
 
 
 async def show_confirm(request: Request) -> Response:

@@ -64,6 +64,7 @@ class Thread:
     closed: bool
     version: int
     created: datetime | None = None  # when its first comment came
+    title_moderated: bool = False  # a moderator set the title; readers' pages no longer do
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Action(enum.StrEnum):
     LIFT_BAN = "lift-ban"
     CLOSE = "close"
     REOPEN = "reopen"
+    RETITLE = "retitle"
     ERASE = "erase"
     # The `comments sites` commands (one line per command, the threads it touched in the note)
     RENAME_SITE = "rename-site"
@@ -196,6 +198,7 @@ class QueueItem:
     reports: int
     approved_before: int
     hidden_before: int
+    thread_title_moderated: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,16 +217,57 @@ class Moderator:
     last_sign_in: datetime | None
 
 
+class ReportCategory(enum.StrEnum):
+    """Why a reader reports a comment; 'other' comes with the reader's short note."""
+
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OFF_TOPIC = "off-topic"
+    OTHER = "other"
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A reader's report as moderators see it: the category and the reader's note."""
+
+    category: ReportCategory
+    note: str
+
+
+class BanScope(enum.StrEnum):
+    """What a ban covers. A network ban never refuses by itself: comments from the network under
+    another address are held for review (`banned_network`), as they may be a neighbour's."""
+
+    EMAIL = "email"
+    NETWORK = "network"
+    BOTH = "both"
+
+
+@dataclasses.dataclass(frozen=True)
+class BanTerms:
+    """A moderator's ban as asked for: what it covers, why, and for how long (None: for good)."""
+
+    scope: BanScope | None  # None: both, or the network alone when the comment has no email
+    reason: str
+    days: int | None
+
+
 @dataclasses.dataclass(frozen=True)
 class Ban:
     id: int
-    email: str | None
-    ip_hash: str | None
+    email: str | None  # set when the ban covers the email
+    ip_hash: str | None  # set when the ban covers the network
     reason: str
     created: datetime
-    expires: datetime | None
+    expires: datetime | None  # None: permanent
     lifted: datetime | None
     moderator: str
+
+    @property
+    def scope(self) -> BanScope:
+        if self.email and self.ip_hash:
+            return BanScope.BOTH
+        return BanScope.EMAIL if self.email else BanScope.NETWORK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,16 +281,6 @@ class AuditEntry:
     before: str | None
     after: str | None
     note: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    id: int
-    comment_id: int
-    reporter: str
-    reason: str
-    created: datetime
-    resolved: datetime | None
 
 
 # Outbox and mail

@@ -18,10 +18,12 @@ from comments.models import (
     Action,
     AuditEntry,
     Ban,
+    BanScope,
     Comment,
     QueueFilter,
     QueuePage,
     QueueView,
+    Report,
     Status,
 )
 from comments.sanitize import render_markdown
@@ -65,7 +67,7 @@ class ModerationService:
             items, has_more = store.queue.queue(conn, view, filters or QueueFilter(), before, limit)
         return QueuePage(items, items[-1].comment.id if has_more and items else None)
 
-    def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[str]]:
+    def report_reasons(self, comment_ids: Iterable[int]) -> dict[int, list[Report]]:
         with transaction(self.engine) as conn:
             return store.queue.report_reasons(conn, comment_ids)
 
@@ -191,20 +193,33 @@ class ModerationService:
         reason: str,
         expires: datetime | None = None,
         hide_comments: bool = True,
+        scope: BanScope | None = None,
     ) -> Ban:
-        """Ban the author of a comment, by email and address hash; hide the comment too."""
+        """Ban the author of a comment by email, by network (address hash) or both, until
+        `expires` (None: for good); hide the comment too.
+
+        Without a scope: both, or the network alone when the comment has no email.
+        """
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             comment = self._get(conn, comment_id)
+            scope = scope or (BanScope.BOTH if comment.email else BanScope.NETWORK)
+            if scope is not BanScope.NETWORK and not comment.email:
+                raise Problem(
+                    "field_invalid",
+                    "This comment has no email address to ban: ban its network.",
+                    field="scope",
+                )
             ban = store.bans.add_ban(
                 conn,
-                email=comment.email,
-                ip_hash=comment.ip_hash,
+                email=comment.email if scope is not BanScope.NETWORK else None,
+                ip_hash=comment.ip_hash if scope is not BanScope.EMAIL else None,
                 reason=reason,
                 expires=expires,
                 moderator=moderator,
                 now=now,
             )
+            until = f"until {expires:%Y-%m-%d %H:%M} UTC" if expires else "permanent"
             store.audit.record(
                 conn,
                 at=now,
@@ -212,8 +227,8 @@ class ModerationService:
                 action=Action.BAN,
                 comment_id=comment_id,
                 thread_id=comment.thread_id,
-                note=f"ban {ban.id}: {reason}"
-                + (f" until {expires:%Y-%m-%d %H:%M}" if expires else ""),
+                after=scope.value,
+                note=f"ban {ban.id} by {scope.value}, {until}: {reason}",
             )
             self.on_action(conn, moderator, Action.BAN, [comment])  # the webhook tells of bans
         if hide_comments and comment.status in TRANSITIONS[Action.HIDE][0]:
@@ -242,6 +257,25 @@ class ModerationService:
                 moderator=moderator,
                 action=Action.CLOSE if closed else Action.REOPEN,
                 thread_id=thread_id,
+            )
+
+    def set_title(self, moderator: str, thread_id: int, title: str) -> None:
+        """The thread's title in feeds, mails and the admin, from now on the site's own."""
+        with transaction(self.engine, write=True) as conn:
+            before = store.threads.find_thread(conn, thread_id)
+            if before is None:
+                raise Problem("not_found", f"There is no thread {thread_id}.")
+            store.threads.lock_thread(conn, thread_id)
+            store.threads.set_thread_title(conn, thread_id, title)
+            store.threads.refresh_thread(conn, thread_id)  # a new version: pages show it at once
+            store.audit.record(
+                conn,
+                at=self.clock(),
+                moderator=moderator,
+                action=Action.RETITLE,
+                thread_id=thread_id,
+                before=before.title,
+                after=title,
             )
 
     # Privacy

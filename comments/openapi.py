@@ -80,7 +80,7 @@ def field_schema(field: Field, max_length: int) -> dict[str, Any]:
     if field.required and field.type == "string":
         schema["minLength"] = 1
     if field.enum:
-        schema["enum"] = list(field.enum)
+        schema["enum"] = [*field.enum, *([None] if field.nullable else [])]
     for key in ("minimum", "maximum"):
         if getattr(field, key) is not None:
             schema[key] = getattr(field, key)
@@ -194,7 +194,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "requestBody": request_body(PREVIEW_FIELDS, max_length),
                 "responses": {
                     "200": small("HTML", html={"type": "string"}),
-                    **problems(*field_codes(PREVIEW_FIELDS)),
+                    **problems("origin_forbidden", "rate_limited", *field_codes(PREVIEW_FIELDS)),
                 },
             }
         },

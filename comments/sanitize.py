@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,18 @@ _DISABLED_RULES = ["image", "heading", "lheading", "hr"]
 # Deeper emphasis (em, strong, del inside each other) stays as literal markers.
 _MAX_INLINE_DEPTH = 8
 _EMPHASIS_OPEN = frozenset({"em_open", "strong_open", "s_open"})
+
+# The work of rendering grows with the markup, not with the length: plain words cost about a
+# microsecond a character, while each character that can open a tag or an entity costs 10 to
+# 35 (markdown-it, then html5lib handles every tag and entity as a token of its own, in Python).
+# At 100,000 characters the worst texts took 1.5 to 5 s of CPU ("&" * 100_000, "```\n" *
+# 25_000). So the markup is bounded instead: a text's weight is its characters other than
+# letters, digits, spaces and tabs, with line breaks, ":" (links) and "@" (email links) counted
+# more, as they make more work. Prose weighs about 4% of its length, this README 15%, code 25%;
+# the heaviest text of MAX_MARKUP renders in about 0.25 s.
+MAX_MARKUP = 10_000
+_MARKUP = re.compile(r"[^\w \t]|_")
+_MARKUP_EXTRA = {"\n": 1, ":": 1, "@": 3}
 
 # A scheme as a browser sees it, once markdown-it has percent-encoded the URL (so no
 # whitespace or control characters are left inside it).
@@ -131,14 +144,61 @@ def _cleaner() -> bleach.Cleaner:
             strip_comments=True,
             filters=[_LinkRelFilter],
         )
+        cleaner.walker = _TreeWalker
     return cleaner
+
+
+_EtreeWalker = bleach.html5lib_shim.getTreeWalker("etree")
+
+
+class _TreeWalker(_EtreeWalker):  # type: ignore[misc, valid-type]
+    """html5lib's walker of the parsed tree, less its one quadratic step: going back up from
+    an element's child, it looked for the element among all its siblings (`list.index`), so
+    2,500 list items with a link each cost 0.2 s in that step alone. Here each parent's
+    children are numbered once."""
+
+    def __init__(self, tree: Any) -> None:
+        super().__init__(tree)
+        self._positions: dict[int, dict[int, int]] = {}
+
+    def getParentNode(self, node: Any) -> Any:
+        if isinstance(node, tuple) and node[3] != "text" and len(node[2]) > 1:
+            parents = node[2]
+            parent = parents.pop()
+            return parent, self._position(parents[-1], parent), parents, None
+        return super().getParentNode(node)
+
+    def _position(self, grandparent: Any, parent: Any) -> int:
+        positions = self._positions.get(id(grandparent))
+        if positions is None:
+            positions = {id(child): index for index, child in enumerate(grandparent)}
+            self._positions[id(grandparent)] = positions
+        return positions[id(parent)]
+
+
+def markup_weight(text: str) -> int:
+    """How much rendering work a text asks for (see MAX_MARKUP): linear, a few ms at most."""
+    weight = _MARKUP.subn("", text)[1]
+    return weight + sum(text.count(char) * extra for char, extra in _MARKUP_EXTRA.items())
 
 
 def render_markdown(text: str) -> str:
     """Markdown written by a reader -> safe HTML to store and show."""
+    if markup_weight(text) > MAX_MARKUP:
+        # Readers' texts are refused before this (validate.text); an imported or older one is
+        # shown as the plain text it is rather than rendered for seconds.
+        return _plain(text)
     # markdown-it already escapes every raw tag (html=False) and refuses javascript: and
     # friends; bleach is the second, independent wall that decides what reaches a page.
     return _cleaner().clean(_markdown().render(text)).strip()
+
+
+def _plain(text: str) -> str:
+    """Text as one escaped paragraph per blank-line block: safe by construction."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return "\n".join(
+        "<p>" + html.escape(block, quote=False).replace("\n", "<br>\n") + "</p>" for block in blocks
+    )
 
 
 # Imported HTML (Disqus, WordPress) is kept as HTML, never round-tripped through Markdown: that
@@ -226,8 +286,7 @@ def _html_cleaner(linkify: bool) -> bleach.Cleaner:
             consume_entities=False,
             namespaceHTMLElements=False,
         )
-        walker = cleaner.walker
-        cleaner.walker = lambda tree: _SynonymFilter(walker(tree))
+        cleaner.walker = lambda tree: _SynonymFilter(_TreeWalker(tree))
         setattr(_cleaners, name, cleaner)
     return cleaner
 

@@ -17,12 +17,14 @@ from comments.models import (
     FeedEntry,
     Moderation,
     Node,
+    Report,
     Sort,
     Status,
     Submission,
     Thread,
     ThreadPage,
 )
+from comments.previews import PreviewLimiter
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
 from comments.tokens import EditClaim, Purpose, Tokens, text_hash
@@ -65,6 +67,7 @@ class CommentService:
         self.tokens = tokens
         self.clock = clock
         self.notifier = notifier or Notifier()
+        self.previews = PreviewLimiter(config.preview_rate_limit)
 
     # Reading
 
@@ -136,6 +139,13 @@ class CommentService:
 
     # Writing
 
+    def count_preview(self, ip: str) -> None:
+        """One more preview from this address, or 429 `rate_limited` past the limit.
+
+        Called in the event loop, before the rendering is queued: refused previews cost nothing.
+        """
+        self.previews.check(self.tokens.hash_ip(ip), self.clock())
+
     def stamp(self) -> str:
         """A signed "the form was opened now": posts much faster than that get a review."""
         return self.tokens.sign(
@@ -196,14 +206,15 @@ class CommentService:
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
 
-    def report(self, comment_id: int, ip: str, reason: str) -> None:
+    def report(self, comment_id: int, ip: str, report: Report) -> None:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             comment = store.threads.get_comment(conn, comment_id)
             if comment is None or comment.status is not Status.APPROVED:
                 raise Problem("comment_not_found", f"There is no comment {comment_id}.")
-            if not store.queue.add_report(conn, comment_id, self.tokens.hash_ip(ip), reason, now):
+            reporter = self.tokens.hash_ip(ip)
+            if not store.queue.add_report(conn, comment_id, reporter, report, now):
                 raise Problem("already_reported", "You reported this comment already.")
             threshold = self.config.report_threshold
             if threshold and store.queue.open_report_count(conn, comment_id) >= threshold:
@@ -284,7 +295,7 @@ class CommentService:
         """
         config = self.config
         ban = store.bans.active_ban(conn, submission.email, ip_hash, now)
-        if ban is not None:
+        if ban is not None and ban.email and ban.email == (submission.email or "").lower():
             if config.ban_action is BanAction.REJECT:
                 raise Problem("banned", "You cannot comment here.")
             return "banned"
@@ -296,6 +307,10 @@ class CommentService:
             now - timedelta(seconds=config.duplicate_window),
         ):
             raise Problem("duplicate_comment", "You posted this text already.", field="text")
+        if ban is not None:
+            # The network is banned but not this email: the troll under a new name, or a
+            # neighbour on the same campus or mobile network. A moderator tells them apart.
+            return "banned_network"
         if submission.honeypot:
             return "honeypot"
         if config.min_write_seconds:

@@ -3,7 +3,8 @@ addresses. One function per intent, one transaction each, each written to the au
 
 Threads that land on the same key are merged as migration 0006 merges them: the oldest stays,
 every comment joins it, its count is recounted, its version passes every merged one's (pages are
-cached by version), it is closed if any was, and it keeps the first title that is not empty.
+cached by version), it is closed if any was, and it keeps the first title that is not empty (a
+moderator's first, and then it stays the site's).
 """
 
 from __future__ import annotations
@@ -171,7 +172,16 @@ def _relocate(conn: Connection, targets: list[tuple[Thread, str, str]]) -> list[
             uri=uri,
             version=max(thread.version for thread in group) + 1,
             closed=any(thread.closed for thread in group),
-            title=next((thread.title for thread in group if thread.title), ""),
+            # A moderator's title wins over any a reader's page gave, and stays the site's.
+            title=next(
+                (thread.title for thread in sorted(group, key=_by_moderated_title) if thread.title),
+                "",
+            ),
+            title_moderated=any(thread.title_moderated for thread in group),
         )
         moves.append(move)
     return moves
+
+
+def _by_moderated_title(thread: Thread) -> bool:
+    return not thread.title_moderated  # False sorts first; the sort keeps id order otherwise

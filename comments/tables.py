@@ -68,6 +68,8 @@ threads = Table(
     Column("comment_count", Integer, nullable=False, server_default="0"),
     Column("closed", Boolean, nullable=False, server_default=false()),
     Column("created", UTCDateTime(), nullable=False),
+    # A moderator set the title: the titles readers' pages send no longer change it.
+    Column("title_moderated", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("site", "uri"),
 )
 
@@ -174,9 +176,11 @@ reports = Table(
     Column("id", Integer, primary_key=True),
     Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
     Column("reporter", String(64), nullable=False),  # the reader's address hash
-    Column("reason", String(500), nullable=False, server_default=""),
+    Column("reason", String(500), nullable=False, server_default=""),  # the reader's note
     Column("created", UTCDateTime(), nullable=False),
     Column("resolved", UTCDateTime(), nullable=True),
+    # 'spam', 'abuse', 'off-topic' or 'other' (models.ReportCategory).
+    Column("category", String(16), nullable=False, server_default="other"),
     UniqueConstraint("comment_id", "reporter"),
 )
 

@@ -6,14 +6,23 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
 from comments.errors import Problem
-from comments.models import Cursor, Sort, Submission
+from comments.models import (
+    BanScope,
+    BanTerms,
+    Cursor,
+    Report,
+    ReportCategory,
+    Sort,
+    Submission,
+)
+from comments.sanitize import MAX_MARKUP, markup_weight
 
 MAX_AUTHOR = 100
 MAX_EMAIL = 254
@@ -25,6 +34,8 @@ MAX_URI = 2000
 MAX_KEY = 2048
 MAX_STAMP = 200
 MAX_REASON = 500
+MAX_BAN_DAYS = 3650
+DEFAULT_BAN_DAYS = 7
 MAX_COUNT_URIS = 100
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -91,7 +102,13 @@ URI_FIELD = Field(
     codes=("uri_invalid",),
 )
 TEXT_FIELD = Field(
-    "text", "string", "Markdown", required=True, is_text=True, too_long="text_too_long"
+    "text",
+    "string",
+    "Markdown",
+    required=True,
+    is_text=True,
+    too_long="text_too_long",
+    codes=("text_too_complex",),
 )
 SUBMISSION_FIELDS = (
     URI_FIELD,
@@ -121,7 +138,16 @@ SUBMISSION_FIELDS = (
 )
 EDIT_FIELDS = (TEXT_FIELD,)
 PREVIEW_FIELDS = (TEXT_FIELD,)
-REPORT_FIELDS = (Field("reason", "string", "why", nullable=True, max_length=MAX_REASON),)
+REPORT_FIELDS = (
+    Field(
+        "category",
+        "string",
+        "why, in a word (absent: other)",
+        nullable=True,
+        enum=tuple(category.value for category in ReportCategory),
+    ),
+    Field("reason", "string", "the reader's note", nullable=True, max_length=MAX_REASON),
+)
 COUNT_FIELDS = (
     Field(
         "uris",
@@ -217,6 +243,15 @@ def text(data: dict[str, Any], max_length: int) -> str:
         raise Problem(
             "text_too_long",
             f"The text has {len(value)} characters; at most {max_length} are allowed.",
+            field="text",
+        )
+    if markup_weight(value) > MAX_MARKUP:
+        # Only texts far from prose get here (see sanitize.MAX_MARKUP): their rendering would
+        # cost seconds of CPU.
+        raise Problem(
+            "text_too_complex",
+            "The text has too much markup (punctuation, symbols and line breaks) to show; "
+            "shorten it or split it.",
             field="text",
         )
     return value
@@ -324,9 +359,15 @@ def submission(data: dict[str, Any], max_length: int) -> Submission:
     )
 
 
-def report(data: dict[str, Any]) -> str:
+def report(data: dict[str, Any]) -> Report:
     checked(data, REPORT_FIELDS)
-    return _string(data, REPORT_FIELDS[0]) or ""
+    raw = data.get("category")
+    if raw is not None and raw not in REPORT_FIELDS[0].enum:
+        raise Problem(
+            "field_invalid", "category is spam, abuse, off-topic or other.", field="category"
+        )
+    category = ReportCategory(raw) if raw is not None else ReportCategory.OTHER
+    return Report(category, _string(data, REPORT_FIELDS[1]) or "")
 
 
 def edit(data: dict[str, Any], max_length: int) -> str:
@@ -367,6 +408,43 @@ def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]
         )
     after = params.get("after")
     return page_uri, Sort(sort), limit, parse_cursor(after) if after else None
+
+
+def thread_title(form: Mapping[str, str]) -> str:
+    """A moderator's title for a thread: one line, not empty, as long as a reader's may be."""
+    title = " ".join(CONTROL.sub("", form.get("title", "")).split())
+    if not title:
+        raise Problem("field_required", "Type the thread's title.", field="title")
+    if len(title) > MAX_TITLE:
+        raise Problem("field_too_long", f"At most {MAX_TITLE} characters.", field="title")
+    return title
+
+
+def ban_terms(form: Mapping[str, str], default_reason: str | None = None) -> BanTerms:
+    """A moderator's ban form (the admin's, or the page behind a mail link): what it covers,
+    why (required unless there is a default), and how long: `days` (empty: 7), or `permanent`
+    ticked."""
+    raw_scope = form.get("scope", "").strip()
+    try:
+        scope = BanScope(raw_scope) if raw_scope else None
+    except ValueError:
+        raise Problem("field_invalid", "Ban by email, network or both.", field="scope") from None
+    reason = CONTROL.sub("", form.get("reason", "")).strip() or default_reason
+    if not reason:
+        raise Problem(
+            "field_required", "Say why, for the audit log and the bans page.", field="reason"
+        )
+    if len(reason) > MAX_REASON:
+        raise Problem("field_too_long", f"At most {MAX_REASON} characters.", field="reason")
+    if form.get("permanent", "").strip():
+        return BanTerms(scope, reason, None)
+    raw_days = form.get("days", "").strip()
+    days = whole_number(raw_days, 1, MAX_BAN_DAYS) if raw_days else DEFAULT_BAN_DAYS
+    if days is None:
+        raise Problem(
+            "field_invalid", f"Days is a whole number from 1 to {MAX_BAN_DAYS}.", field="days"
+        )
+    return BanTerms(scope, reason, days)
 
 
 def whole_number(raw: str, minimum: int | None, maximum: int | None) -> int | None:

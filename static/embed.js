@@ -25,7 +25,8 @@
       website: 'Website', opt: 'optional', priv: 'optional, never shown',
       post: 'Post comment', reply: 'Reply', cancel: 'Cancel', edit: 'Edit', del: 'Delete',
       sure: 'Really delete?', report: 'Report', flag: 'Report to the moderators?',
-      flagged: 'Reported. Thank you.', save: 'Save', pre: 'Preview', sort: 'Sort comments',
+      flagged: 'Reported. Thank you.', why: 'Why?', spam: 'Spam', abuse: 'Abuse', offtopic: 'Off-topic',
+      other: 'Other', note: 'Note (optional)', save: 'Save', pre: 'Preview', sort: 'Sort comments',
       oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
@@ -36,6 +37,7 @@
       fail: 'Comments could not be loaded.', retry: 'Try again',
       req: 'Please fill this in.', long: 'This is too long.',
       tlong: 'Your comment is too long: at most {n} characters.',
+      tcx: 'Your comment has too much markup: please shorten it.',
       bad_email: 'That does not look like an email address.',
       bad_web: 'Use an address starting with http:// or https://.',
       dupe: 'You already posted this.', rate: 'You are posting too fast. Please wait a minute.',
@@ -53,7 +55,8 @@
 
   // Problem codes to messages (never branch on title or detail); 'lost': the edit token is useless.
   const ERRORS = {
-    field_required: 'req', field_too_long: 'long', text_too_long: 'tlong', email_invalid: 'bad_email',
+    field_required: 'req', field_too_long: 'long', text_too_long: 'tlong', text_too_complex: 'tcx',
+    email_invalid: 'bad_email',
     website_invalid: 'bad_web', duplicate_comment: 'dupe', rate_limited: 'rate', banned: 'banned',
     thread_closed: 'closed', edit_window_closed: 'lost', token_missing: 'lost', token_invalid: 'lost',
     token_foreign: 'lost', comment_not_editable: 'lost', comment_not_found: 'lost', comment_changed: 'lost',
@@ -566,18 +569,30 @@
     say(T, ask);
   };
 
-  const report = async (T, li, b) => {
-    if (!confirmed(T, b, T.t('report'), T.t('flag'))) return;
-    try {
-      await api('POST', `comments/${li.c.id}/report`, {}).catch((e) => {
-        if (e.code !== 'already_reported') throw e;
-      });
-      b.replaceWith(h('span', 'cm-report', T.t('flagged')));
-      say(T, T.t('flagged'));
-    } catch (e) {
-      b.textContent = T.t(ERRORS[e.code] || 'oops', e.code);
-      say(T, b.textContent);
-    }
+  // Why? A small form in place of the button.
+  const report = (T, li, b) => {
+    const t = T.t;
+    const f = set(h('form', 'cm-why'), { 'aria-label': t('flag') });
+    const s = set(h('select'), { 'aria-label': t('why') });
+    for (const k of ['spam', 'abuse', 'off-topic', 'other']) s.append(set(h('option', 0, t(k.replace('-', ''))), { value: k }));
+    const n = set(h('input'), { maxlength: 200, 'aria-label': t('note'), placeholder: t('note') });
+    const go = h('button', 'cm-link cm-danger', t('report'));
+    f.append(s, n, go);
+    f.onsubmit = async (e) => {
+      e.preventDefault();
+      try {
+        await api('POST', `comments/${li.c.id}/report`, { category: s.value, reason: n.value }).catch((e) => {
+          if (e.code !== 'already_reported') throw e;
+        });
+        f.replaceWith(h('span', 'cm-report', t('flagged')));
+        say(T, t('flagged'));
+      } catch (e) {
+        go.textContent = t(ERRORS[e.code] || 'oops', e.code);
+        say(T, go.textContent);
+      }
+    };
+    b.replaceWith(f);
+    s.focus();
   };
 
   const remove = async (T, li, b) => {

@@ -107,6 +107,7 @@ def make_client(database_url, clock, tmp_path) -> Iterator:
             # Defenses off unless a test turns one on: they would hold or refuse its posts.
             "COMMENTS_RATE_LIMIT": "0",
             "COMMENTS_THREAD_RATE_LIMIT": "0",
+            "COMMENTS_PREVIEW_RATE_LIMIT": "0",
             "COMMENTS_MIN_WRITE_SECONDS": "0",
             "COMMENTS_DUPLICATE_WINDOW": "0",
             "COMMENTS_PASSWORD_MEMORY": "8",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -458,6 +459,8 @@ def test_ban_refuses_the_authors_next_comment_until_lifted(make_client):
     assert_problem(again, 403, "banned")
     bans = moderator.get("/admin/bans")
     assert "troll@example.org" in bans.text and "insults" in bans.text
+    # Until the real moment it ends; "permanent" only for a permanent ban.
+    assert "2026-12-06 12:00 UTC" in bans.text and "permanent" not in bans.text
     [ban_id] = re.findall(r'action="/admin/bans/(\d+)/lift"', bans.text)
     assert [action for _, action, _ in audit_actions(client)][:2] == ["hide", "ban"]
 
@@ -469,9 +472,50 @@ def test_ban_refuses_the_authors_next_comment_until_lifted(make_client):
     assert moderator.post(f"/admin/bans/{ban_id}/lift").status_code == 404
 
 
+def test_the_moderator_chooses_what_a_ban_covers_and_for_how_long(make_client):
+    client = make_client(trusted_proxies="127.0.0.1")
+    moderator = signed_in(client)
+    troll = post(client, "insults", email="troll@example.org")
+    page = moderator.get(f"/admin/comments/{troll['id']}").text
+    assert re.search(r'name="scope" value="both" checked', page)
+    assert re.search(r'name="days" type="number"[^>]* value="7"', page)
+    banned = moderator.post(
+        f"/admin/comments/{troll['id']}/ban",
+        {"reason": "insults", "scope": "email", "days": "", "permanent": "yes"},
+    )
+    assert banned.status_code == 303
+    bans = moderator.get("/admin/bans").text
+    assert re.search(r"<td>email</td>\s*<td>troll@example.org</td>\s*<td><code title=\"\">", bans)
+    assert "permanent" in bans
+    # By email only: the troll's neighbours post as before, the troll's email is refused.
+    neighbour = client.post(
+        "/api/comments",
+        json={"uri": "/post/", "text": "hi", "email": "student@example.org"},
+        headers={"X-Forwarded-For": "127.0.0.9"},
+    )
+    assert neighbour.json()["status"] == "approved"
+
+    anonymous = post(client, "more insults")
+    page = moderator.get(f"/admin/comments/{anonymous['id']}").text
+    assert re.search(r'name="scope" value="network" checked', page)
+    assert re.search(r'name="scope" value="email" disabled', page)
+    moderator.post(f"/admin/comments/{anonymous['id']}/ban", {"reason": "again", "days": "2"})
+    [network, email] = client.app.state.moderation.bans()
+    assert (network.scope.value, email.scope.value) == ("network", "email")
+    assert network.expires == client.app.state.moderation.clock() + timedelta(days=2)
+    held = client.post("/api/comments", json={"uri": "/post/", "text": "me", "email": "x@y.org"})
+    assert held.json()["status"] == "pending"
+    queue = moderator.get("/admin/queue").text
+    assert "banned network" in queue and "comes from a banned network" in queue
+
+
 @pytest.mark.parametrize(
     "form, message",
-    [({"reason": ""}, "Say why"), ({"reason": "spam", "days": "0"}, "Days is a whole number")],
+    [
+        ({"reason": ""}, "Say why"),
+        ({"reason": "spam", "days": "0"}, "Days is a whole number"),
+        ({"reason": "spam", "scope": "everything"}, "Ban by email, network or both"),
+    ],
 )
 def test_ban_needs_a_reason_and_sane_days(client, form, message):
     moderator = signed_in(client)
@@ -698,3 +742,68 @@ def test_privacy_export_and_erase(make_client):
     [placeholder] = thread["comments"]  # the first one holds up Bob's reply
     assert placeholder["html"] == "" and placeholder["replies"][0]["html"]
     assert audit_actions(client)[0][:2] == (MODERATOR, "erase")
+
+
+def test_moderators_set_a_threads_title_which_readers_no_longer_change(make_client):
+    client = make_client()
+    moderator = signed_in(client)
+    first = post(client, "first", title="Buy cheap pills")  # the first caller named it
+    [item] = client.app.state.moderation.queue(QueueView.RECENT).items
+    page = moderator.get(f"/admin/comments/{first['id']}").text
+    assert 'value="Buy cheap pills"' in page and "Taken from the page" in page
+
+    saved = moderator.post(
+        f"/admin/threads/{item.comment.thread_id}/title",
+        {"title": "  A post\nabout   tea ", "next": f"/admin/comments/{first['id']}"},
+    )
+    assert saved.status_code == 303
+    assert notice(moderator.get(saved.headers["location"])) == "Saved the thread's title."
+    post(client, "second", title="Something else entirely")
+    thread = client.get("/api/threads", params={"uri": "/post/"}).json()["thread"]
+    assert thread["title"] == "A post about tea"
+    feed = client.get("/feed/thread.atom", params={"uri": "/post/"}).text
+    assert "A post about tea" in feed and "pills" not in feed and "entirely" not in feed
+    assert "Set by a moderator" in moderator.get(f"/admin/comments/{first['id']}").text
+    [entry] = [e for e in client.app.state.moderation.audit()[0] if e.action.value == "retitle"]
+    assert (entry.before, entry.after, entry.thread_id, entry.moderator) == (
+        "Buy cheap pills",
+        "A post about tea",
+        item.comment.thread_id,
+        MODERATOR,
+    )
+    assert "retitle" in moderator.get("/admin/audit").text
+
+    empty = moderator.post(f"/admin/threads/{item.comment.thread_id}/title", {"title": " "})
+    assert empty.status_code == 422
+    too_long = moderator.post(
+        f"/admin/threads/{item.comment.thread_id}/title", {"title": "x" * 301}
+    )
+    assert too_long.status_code == 422
+    assert moderator.post("/admin/threads/999999/title", {"title": "x"}).status_code == 404
+    assert len([e for e in client.app.state.moderation.audit()[0] if e.action == "retitle"]) == 1
+
+
+def test_the_queue_groups_reports_by_reason(make_client):
+    client = make_client(report_threshold="0")
+    moderator = signed_in(client)
+    comment = post(client, "buy now")
+    for number, body in enumerate(
+        [
+            {"category": "abuse"},
+            {"category": "spam"},
+            {"category": "spam", "reason": "a link farm"},
+            {"category": "other", "reason": "wrong <thread>"},
+        ]
+    ):
+        reader = TestClient(client.app, headers={"Origin": ORIGIN}, client=(f"10.0.{number}.1", 1))
+        assert reader.post(f"/api/comments/{comment['id']}/report", json=body).status_code == 201
+    page = moderator.get("/admin/queue?view=reported").text
+    reasons = re.search(
+        r'<ul class="reasons" aria-label="Reports by reason">(.*?)</ul>', page, re.S
+    )
+    lines = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", item)).split())
+        for item in re.findall(r"<li>(.*?)</li>", reasons.group(1), re.S)
+    ]
+    assert lines == ["spam (2): a link farm", "abuse (1)", "other (1): wrong <thread>"]
+    assert "&lt;thread&gt;" in reasons.group(1)

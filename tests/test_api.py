@@ -610,6 +610,33 @@ def test_preview_is_what_a_post_shows(client):
     assert_problem(client.post("/api/preview", json={"text": ""}), 422, "field_required", "text")
 
 
+def test_previews_come_from_the_sites_only(client):
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": ""}):
+        refused = client.post("/api/preview", json={"text": "*hi*"}, headers=headers)
+        assert_problem(refused, 403, "origin_forbidden")
+    assert client.post("/api/preview", json={"text": "*hi*"}).json() == {
+        "html": "<p><em>hi</em></p>"
+    }
+
+
+def test_previews_are_limited_per_address(make_client, clock):
+    client = make_client(preview_rate_limit="3", trusted_proxies="127.0.0.1")
+
+    def preview(address: str):
+        return client.post(
+            "/api/preview", json={"text": "draft"}, headers={"X-Forwarded-For": address}
+        )
+
+    assert [preview("198.51.100.1").status_code for _ in range(3)] == [200] * 3
+    refused = assert_problem(preview("198.51.100.1"), 429, "rate_limited")
+    assert "previews" in refused["detail"]
+    assert preview("198.51.100.1").headers["retry-after"] == "61"
+    # Another reader elsewhere writes on; and the first one again once the minute has passed.
+    assert preview("203.0.113.5").status_code == 200
+    clock.advance(seconds=61)
+    assert preview("198.51.100.1").status_code == 200
+
+
 def test_config_for_the_embed(make_client):
     body = make_client(moderation="pre", edit_window="10m").get("/api/config").json()
     assert body == {
@@ -763,3 +790,19 @@ def test_the_query_of_a_site_that_lists_no_parameter_is_ignored(make_client):
         assert response.status_code == 201
     page = client.get("/api/threads", params={"uri": "/"}, headers=other).json()
     assert page["thread"]["count"] == 2
+
+
+def test_a_threads_title_comes_from_the_sites_pages_only(client):
+    # The server's own demo page may post, but its title is not the site's page's.
+    demo = {"Origin": "http://testserver"}
+    own = client.post(
+        "/api/comments", json={"uri": "/t/", "text": "demo", "title": "Demo"}, headers=demo
+    )
+    assert own.status_code == 201
+    assert client.get("/api/threads", params={"uri": "/t/"}).json()["thread"]["title"] == ""
+    post(client, "from the blog", uri="/t/", title="  The   real\tpost ")
+    assert client.get("/api/threads", params={"uri": "/t/"}).json()["thread"]["title"] == (
+        "The real post"
+    )
+    long = client.post("/api/comments", json={"uri": "/u/", "text": "x", "title": "t" * 301})
+    assert_problem(long, 422, "field_too_long", "title")

@@ -268,3 +268,23 @@ def test_version_1_files_still_restore(client, clock, other, tmp_path):
     path = tmp_path / "v1.jsonl"
     path.write_bytes(b"".join(old))
     assert restored(other, path) == {"threads": 1, "comments": 1}
+
+
+def test_files_from_before_moderated_titles_and_report_reasons_still_restore(
+    client, clock, other, tmp_path
+):
+    fill(client, clock)
+    lines = exported(client.app.state.config.database_url).splitlines(keepends=True)
+    body = []
+    for line in lines[:-1]:
+        record = orjson.loads(line)
+        record.pop("title_moderated", None)
+        if record.get("type") == "report":
+            assert record.pop("category") == "other"
+        body.append(orjson.dumps(record) + b"\n")
+    manifest = orjson.loads(lines[-1])
+    body.append(orjson.dumps({**manifest, "sha256": hashlib.sha256(b"".join(body)).hexdigest()}))
+    path = tmp_path / "older.jsonl"
+    path.write_bytes(b"".join(body) + b"\n")
+    assert restored(other, path)["reports"] == 1
+    assert exported(other) == b"".join(lines)  # the missing fields took what they meant

@@ -30,7 +30,8 @@ from comments import config as settings
 from comments import db, store
 from comments.app import create_app
 from comments.config import ConfigError
-from comments.models import Action, OutboxItem, OutboxKind, Status
+from comments.links import BAN_REASON
+from comments.models import Action, OutboxItem, OutboxKind, QueueView, Status
 from comments.outbox import LEASE, MAX_ATTEMPTS, Round, retry_delay
 from tests.helpers import ORIGIN, SECRET, post
 
@@ -339,24 +340,60 @@ def test_the_hide_link(make, mailbox):
     assert (entry.moderator, entry.action) == (ANN, Action.HIDE)
 
 
-def test_the_ban_link(make, mailbox):
+def test_the_ban_link(make, mailbox, clock):
     client = make(moderation="pre", moderator_emails=ANN)
     created = post(client, "troll", email="troll@example.org")
     deliver(client)
     ban = action_links(mailbox.to(ANN)[0])["ban"]
-    assert "will not be able to comment again" in client.get(ban).text
+    page = client.get(ban).text
+    assert "This comment will be hidden" in page
+    assert re.search(r'name="scope" value="both" checked', page)
+    assert re.search(r'name="days" type="number" min="1" max="3650" value="7"', page)
 
-    done = client.post(ban)
+    done = client.post(ban)  # the button alone: the page's defaults
     assert done.status_code == 200
-    assert "The author is banned and the comment is hidden." in done.text
+    until = "until 2026-12-06 12:00 UTC"
+    assert f"The author is banned by both, {until}, and the comment is hidden." in done.text
     (found,) = client.app.state.moderation.bans()
     assert (found.email, found.moderator) == ("troll@example.org", ANN)
+    assert found.expires == clock() + timedelta(days=7)  # no longer permanent
     with db.transaction(client.app.state.service.engine) as conn:
         assert store.threads.get_comment(conn, created["id"]).status is Status.HIDDEN
     actions = [entry.action for entry in client.app.state.moderation.audit()[0]]
     assert sorted(actions) == [Action.BAN, Action.HIDE]
-    refused = client.post("/api/comments", json={"uri": "/post/", "text": "again"})
+    refused = client.post(
+        "/api/comments", json={"uri": "/post/", "text": "again", "email": "troll@example.org"}
+    )
     assert refused.json()["code"] == "banned"
+    # Same network, no email: held for a moderator, not refused.
+    assert post(client, "a neighbour")["status"] == "pending"
+
+
+def test_the_ban_link_page_chooses_scope_reason_and_duration(make, mailbox, clock):
+    client = make(moderator_emails=ANN, notify_moderators="all", moderator_mail_window="0")
+    first = post(client, "troll", email="troll@example.org")
+    second = post(client, "troll again", email="troll@example.org")
+    deliver(client)
+    links = [action_links(message)["ban"] for message in mailbox.to(ANN)]
+    assert len(links) == 2
+
+    wrong = client.post(links[0], data={"scope": "both", "days": "9999"})
+    assert wrong.status_code == 422 and "Days is a whole number" in wrong.text
+    email_only = client.post(links[0], data={"scope": "email", "reason": "insults", "days": "3"})
+    assert "banned by email, until 2026-12-02 12:00 UTC" in email_only.text
+    forever = client.post(links[1], data={"scope": "network", "days": "7", "permanent": "yes"})
+    assert "banned by network, permanently" in forever.text
+    network, email = client.app.state.moderation.bans()
+    assert (email.email, email.ip_hash, email.reason) == ("troll@example.org", None, "insults")
+    assert email.expires == clock() + timedelta(days=3)
+    assert (network.email, network.expires, network.reason) == (None, None, BAN_REASON)
+    notes = [entry.note for entry in client.app.state.moderation.audit()[0] if entry.note]
+    assert f"ban {network.id} by network, permanent: {BAN_REASON}" in notes
+    assert {first["id"], second["id"]} == {
+        entry.comment_id
+        for entry in client.app.state.moderation.audit()[0]
+        if entry.action is Action.BAN
+    }
 
 
 def test_a_comment_readers_report_away_is_mailed_to_moderators(make, mailbox):
@@ -729,3 +766,16 @@ def test_the_app_sends_in_the_background(database_url, clock, tmp_path, mailbox)
         while not mailbox.received and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(mailbox.to(ANN)) == 1
+
+
+def test_moderators_mail_names_the_thread_by_its_moderated_title(make, mailbox):
+    client = make(moderation="pre", moderator_emails=ANN, moderator_mail_window="0")
+    first = post(client, "first", title="FREE MONEY")
+    moderation = client.app.state.moderation
+    [item] = moderation.queue(QueueView.RECENT).items
+    moderation.set_title(ANN, item.comment.thread_id, "A post about tea")
+    post(client, "second", title="FREE MONEY again")
+    deliver(client)
+    subjects = [message["Subject"] for message in mailbox.to(ANN)]
+    assert subjects[-1] == "[blog.example] Comment to review on “A post about tea”"
+    assert first["id"] and "MONEY" not in text_of(mailbox.to(ANN)[-1])

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from comments.accounts import Accounts
 from comments.errors import Problem
-from comments.models import Action, QueueFilter, QueueView
+from comments.models import Action, BanScope, QueueFilter, QueueView, Report, ReportCategory
 from comments.moderation import ModerationService
 from tests.helpers import ORIGIN, assert_problem, post
 
@@ -178,7 +178,8 @@ def test_reports_past_the_threshold_hide_and_approving_resolves_them(make_client
     for address, reason in [("10.0.1.1", "rude"), ("10.0.2.1", "off topic")]:
         # Another reader: one report per address (network) and comment.
         reader = TestClient(client.app, headers={"Origin": ORIGIN}, client=(address, 1234))
-        response = reader.post(f"/api/comments/{comment_id}/report", json={"reason": reason})
+        body = {"reason": reason, **({"category": "abuse"} if reason == "rude" else {})}
+        response = reader.post(f"/api/comments/{comment_id}/report", json=body)
         assert response.status_code == 201, response.text
 
     [held] = moderation.queue(QueueView.PENDING).items
@@ -187,7 +188,12 @@ def test_reports_past_the_threshold_hide_and_approving_resolves_them(make_client
         "reported",
         2,
     )
-    assert moderation.report_reasons([comment_id]) == {comment_id: ["rude", "off topic"]}
+    assert moderation.report_reasons([comment_id]) == {
+        comment_id: [
+            Report(ReportCategory.ABUSE, "rude"),
+            Report(ReportCategory.OTHER, "off topic"),  # no category: other, with the note
+        ]
+    }
     assert client.get(f"/api/comments/{comment_id}").status_code == 404  # hidden from readers
     assert moderation.queue_counts()[QueueView.REPORTED] == 1
 
@@ -214,23 +220,95 @@ def test_approving_a_shown_reported_comment_dismisses_the_reports(make_client):
     assert moderation.change_status(MODERATOR, Action.APPROVE, [comment_id]) == []
 
 
-def test_ban_hides_refuses_and_expires(make_client, clock):
-    client = make_client()
-    moderation, _ = services(client)
-    troll = post(client, "insults", email="troll@example.org")
+NEIGHBOUR = "198.51.100.7"  # another address of the troll's /24: the same network
+ELSEWHERE = "203.0.113.9"
+
+
+def post_from(client: TestClient, address: str, text: str, **fields) -> dict:
+    """A comment from `address`, as a trusted proxy says (the test client is 127.0.0.1)."""
+    response = client.post(
+        "/api/comments",
+        json={"uri": "/post/", "text": text, **fields},
+        headers={"X-Forwarded-For": address},
+    )
+    assert response.status_code in (201, 403), response.text
+    body = response.json()
+    return body if response.status_code == 201 else {"status": body["code"]}
+
+
+def held(moderation: ModerationService, comment: dict) -> tuple[str, str | None]:
+    [item] = moderation.queue(QueueView.RECENT, QueueFilter(ids=(comment["id"],))).items
+    return item.comment.status.value, item.comment.held_reason
+
+
+@pytest.fixture
+def proxied(make_client) -> TestClient:
+    return make_client(trusted_proxies="127.0.0.1")
+
+
+def test_ban_hides_refuses_and_expires(proxied, clock):
+    moderation, _ = services(proxied)
+    troll = post_from(proxied, "198.51.100.1", "insults", email="troll@example.org")
     ban = moderation.ban(MODERATOR, troll["id"], "insults", expires=clock() + timedelta(days=1))
     assert (ban.email, ban.reason, ban.moderator) == ("troll@example.org", "insults", MODERATOR)
-    assert ban.ip_hash == client.app.state.tokens.hash_ip("127.0.0.1")
+    assert ban.ip_hash == proxied.app.state.tokens.hash_ip("198.51.100.1")
+    assert ban.scope.value == "both"
     assert status(moderation, troll["id"]) == "hidden"
     assert [b.id for b in moderation.bans()] == [ban.id]
-    refused = client.post("/api/comments", json={"uri": "/post/", "text": "again"})
-    assert_problem(refused, 403, "banned")  # by address hash, even without the email
+    # The email is refused from anywhere; the network, under another email or none, is held.
+    assert post_from(proxied, ELSEWHERE, "again", email="TROLL@example.org")["status"] == "banned"
+    for fields in ({}, {"email": "neighbour@example.org"}):
+        neighbour = post_from(proxied, NEIGHBOUR, "hello", **fields)
+        assert held(moderation, neighbour) == ("pending", "banned_network")
+    assert post_from(proxied, ELSEWHERE, "unrelated")["status"] == "approved"
 
-    clock.advance(days=1, seconds=1)
+    clock.advance(days=1, seconds=1)  # expired: nothing lifts it, it stops by itself
     assert moderation.bans() == []
-    post(client, "reformed", email="troll@example.org")
+    assert post_from(proxied, NEIGHBOUR, "reformed", email="troll@example.org")["status"] == (
+        "approved"
+    )
     actions = [entry.action for entry in moderation.audit()[0]]
     assert actions == [Action.HIDE, Action.BAN]
+    ban_entry = moderation.audit()[0][1]
+    assert ban_entry.after == "both"
+    assert ban_entry.note == f"ban {ban.id} by both, until 2026-11-30 12:00 UTC: insults"
+
+
+def test_a_ban_by_email_leaves_the_network_alone(proxied):
+    moderation, _ = services(proxied)
+    troll = post_from(proxied, "198.51.100.1", "insults", email="troll@example.org")
+    ban = moderation.ban(MODERATOR, troll["id"], "insults", scope=BanScope.EMAIL)
+    assert (ban.email, ban.ip_hash, ban.expires) == ("troll@example.org", None, None)
+    assert post_from(proxied, NEIGHBOUR, "campus", email="student@example.org")["status"] == (
+        "approved"
+    )
+    assert post_from(proxied, ELSEWHERE, "me", email="troll@example.org")["status"] == "banned"
+    [ban_entry] = [entry for entry in moderation.audit()[0] if entry.action is Action.BAN]
+    assert ban_entry.note == f"ban {ban.id} by email, permanent: insults"
+
+
+def test_a_ban_by_network_holds_and_never_refuses(make_client):
+    client = make_client(trusted_proxies="127.0.0.1", ban_action="reject")
+    moderation, _ = services(client)
+    troll = post_from(client, "198.51.100.1", "insults", email="troll@example.org")
+    ban = moderation.ban(MODERATOR, troll["id"], "insults", scope=BanScope.NETWORK)
+    assert (ban.email, ban.scope.value) == (None, "network")
+    for email in ("troll@example.org", "student@example.org", None):
+        fields = {"email": email} if email else {}
+        comment = post_from(client, NEIGHBOUR, "from the campus", **fields)
+        assert held(moderation, comment) == ("pending", "banned_network")
+    assert post_from(client, ELSEWHERE, "away", email="troll@example.org")["status"] == ("approved")
+
+
+def test_no_email_to_ban(client):
+    moderation, _ = services(client)
+    anonymous = post(client, "insults")
+    for scope in (BanScope.EMAIL, BanScope.BOTH):
+        with pytest.raises(Problem) as refused:
+            moderation.ban(MODERATOR, anonymous["id"], "insults", scope=scope)
+        assert (refused.value.code, refused.value.field) == ("field_invalid", "scope")
+    assert moderation.bans() == []
+    assert moderation.ban(MODERATOR, anonymous["id"], "insults").scope is BanScope.NETWORK
 
 
 def test_lifting_a_ban(make_client):

@@ -6,7 +6,7 @@ import pytest
 
 from comments import cli, sites
 from comments.errors import CommandError
-from comments.models import Action, Sort
+from comments.models import Action, QueueFilter, QueueView, Sort
 from tests.helpers import ORIGIN, SECRET
 
 OLD = {"Origin": "https://old.example"}
@@ -131,6 +131,18 @@ def test_move_replaces_a_prefix_and_merges_collisions(client):
     assert page(client, "/2019/06/post/").json()["thread"]["count"] == 1
     line = audit_lines(client)[0]
     assert line[:4] == (Action.MOVE_THREADS, "cli", "blog.example/2019/05/", "blog.example/blog/")
+
+
+def test_a_merge_keeps_the_moderators_title(client):
+    post(client, "first", uri="/2019/05/post/", title="A reader's title")
+    post(client, "second", uri="/blog/post/", title="Another")
+    moderation = client.app.state.moderation
+    [item] = moderation.queue(QueueView.RECENT, QueueFilter(thread="/blog/post/")).items
+    moderation.set_title("mod", item.comment.thread_id, "The site's title")
+    service_of(client).move("cli", "blog.example", "/2019/05/", "/blog/")
+    assert page(client, "/blog/post/").json()["thread"]["title"] == "The site's title"
+    post(client, "third", uri="/blog/post/", title="A new reader's title")
+    assert page(client, "/blog/post/").json()["thread"]["title"] == "The site's title"
 
 
 def test_move_into_keys_other_moving_threads_still_hold(client):

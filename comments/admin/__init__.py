@@ -49,6 +49,7 @@ routes = [
     Route("/comments/{comment_id:int}/edit", comment.edit, methods=["POST"]),
     Route("/comments/{comment_id:int}/ban", comment.ban, methods=["POST"]),
     Route("/threads/{thread_id:int}/closed", comment.set_closed, methods=["POST"]),
+    Route("/threads/{thread_id:int}/title", comment.set_title, methods=["POST"]),
     Route("/bans", bans.bans_page, methods=["GET"]),
     Route("/bans/{ban_id:int}/lift", bans.lift_ban, methods=["POST"]),
     Route("/audit", audit.audit_page, methods=["GET"]),

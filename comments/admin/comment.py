@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from comments import validate
-from comments.admin.forms import ban_days, field, required
+from comments.admin.forms import field, text_fields
 from comments.admin.guards import form, page
 from comments.admin.queue import items_by_id, transitions
 from comments.admin.web import admin_of, redirect, render, safe_next, with_params
 from comments.errors import Problem
-from comments.models import AuditEntry, Moderator, QueueItem
+from comments.models import AuditEntry, Moderator, QueueItem, Report
 from comments.moderation import ModerationService
 
 
@@ -64,7 +65,7 @@ async def show_comment(
 
 def load_comment(
     moderation: ModerationService, comment_id: int
-) -> tuple[QueueItem, list[str], list[AuditEntry]]:
+) -> tuple[QueueItem, list[Report], list[AuditEntry]]:
     items = items_by_id(moderation, [comment_id])
     if not items:
         raise Problem("comment_not_found", f"There is no comment {comment_id}.")
@@ -90,19 +91,19 @@ async def edit(request: Request, moderator: Moderator, data: FormData) -> Respon
 
 @form
 async def ban(request: Request, moderator: Moderator, data: FormData) -> Response:
-    """Ban the comment's author (by email and address hash) and hide the comment."""
+    """Ban the comment's author (by email, network or both) and hide the comment."""
     admin = admin_of(request)
     comment_id = request.path_params["comment_id"]
+    typed = text_fields(data, "scope", "reason", "days", "permanent")
     try:
-        reason = required(data, "reason", "Say why, for the audit log and the bans page.")
-        days = ban_days(data)
-        expires = admin.moderation.clock() + timedelta(days=days) if days else None
-        await run_in_threadpool(admin.moderation.ban, moderator.email, comment_id, reason, expires)
+        terms = validate.ban_terms(typed)
+        expires = admin.moderation.clock() + timedelta(days=terms.days) if terms.days else None
+        ban = functools.partial(admin.moderation.ban, scope=terms.scope)
+        await run_in_threadpool(ban, moderator.email, comment_id, terms.reason, expires)
     except Problem as problem:
         if problem.code == "comment_not_found":
             raise
-        draft = {"reason": field(data, "reason"), "days": field(data, "days")}
-        return await show_comment(request, moderator, back_of(data), problem=problem, draft=draft)
+        return await show_comment(request, moderator, back_of(data), problem=problem, draft=typed)
     return redirect(safe_next(data.get("next")), done="ban")
 
 
@@ -116,3 +117,15 @@ async def set_closed(request: Request, moderator: Moderator, data: FormData) -> 
         closed,
     )
     return redirect(safe_next(data.get("next")), done="close" if closed else "reopen")
+
+
+@form
+async def set_title(request: Request, moderator: Moderator, data: FormData) -> Response:
+    """The moderator's title for the thread: feeds and mails show it, readers no longer set it."""
+    admin = admin_of(request)
+    # The form says required and maxlength=300: a problem here is an error page, not a draft.
+    title = validate.thread_title(text_fields(data, "title"))
+    await run_in_threadpool(
+        admin.moderation.set_title, moderator.email, request.path_params["thread_id"], title
+    )
+    return redirect(safe_next(data.get("next")), done="retitle")

@@ -14,7 +14,6 @@ from comments.models import Action, QueueFilter, QueueView
 
 # What a button in the queue does at once; purge and ban ask for more first.
 QUICK_ACTIONS = (Action.APPROVE, Action.HIDE, Action.DELETE, Action.RESTORE)
-MAX_BAN_DAYS = 3650
 
 
 def field(data: FormData, name: str) -> str:
@@ -66,15 +65,9 @@ def chosen_action(data: FormData) -> tuple[Action, list[int]]:
     return action, ids
 
 
-def ban_days(data: FormData) -> int | None:
-    raw = field(data, "days")
-    if not raw:
-        return None
-    if not is_number(raw) or not 1 <= int(raw) <= MAX_BAN_DAYS:
-        raise Problem(
-            "field_invalid", f"Days is a whole number from 1 to {MAX_BAN_DAYS}.", field="days"
-        )
-    return int(raw)
+def text_fields(data: FormData, *names: str) -> dict[str, str]:
+    """The named fields as text (a file upload counts as empty), for the validators."""
+    return {name: value for name in names if isinstance(value := data.get(name, ""), str)}
 
 
 def email_of(data: FormData) -> str:

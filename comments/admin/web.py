@@ -19,6 +19,8 @@ from comments import db
 from comments.accounts import Accounts
 from comments.admin.forms import is_number
 from comments.config import Config
+from comments.mail import HELD_REASONS
+from comments.models import Report, ReportCategory
 from comments.moderation import ModerationService
 from comments.tokens import Tokens
 
@@ -50,6 +52,7 @@ NOTICES = {
     "lift-ban": "Lifted the ban.",
     "close": "Closed the thread to new comments.",
     "reopen": "Reopened the thread.",
+    "retitle": "Saved the thread's title.",
     "erase": "Erased the address and {comments}.",
     "welcome": "Your password is set. Welcome!",
     "signed-out": "You are signed out.",
@@ -84,7 +87,21 @@ def template_environment() -> jinja2.Environment:
     environment.globals["asset"] = lambda name: f"/static/{name}?v={versions[name]}"
     environment.globals["ago"] = ago
     environment.globals["page_address"] = page_address
+    environment.globals["held_reasons"] = HELD_REASONS
+    environment.globals["by_category"] = by_category
     return environment
+
+
+def by_category(reports: list[Report]) -> list[tuple[str, int, list[str]]]:
+    """Readers' reports grouped by why: (category, how many, their notes), spam first."""
+    grouped: dict[ReportCategory, list[str]] = {}
+    for report in reports:
+        grouped.setdefault(report.category, []).append(report.note)
+    return [
+        (category.value, len(grouped[category]), [note for note in grouped[category] if note])
+        for category in ReportCategory
+        if category in grouped
+    ]
 
 
 class SecurityHeaders:

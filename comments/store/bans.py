@@ -1,10 +1,10 @@
-"""Bans by email or address hash: adding, finding the one in force, lifting."""
+"""Bans by email, by network (address hash) or both: adding, finding the one in force, lifting."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
 
 from comments.models import Ban
 from comments.tables import bans
@@ -41,10 +41,14 @@ def add_ban(
 
 def _active_ban_statement(*, by_email: bool):
     who = bans.c.ip_hash == bindparam("ip_hash")
+    first = bans.c.id.desc()
     if by_email:
-        who = who | (bans.c.email == bindparam("email"))
+        by_address = bans.c.email == bindparam("email")
+        who = who | by_address
+        # A ban of the email decides (it refuses); one of the network only holds.
+        first = case((by_address, 0), else_=1)
     in_force = bans.c.expires.is_(None) | (bans.c.expires > bindparam("now"))
-    return select(bans).where(who, bans.c.lifted.is_(None), in_force).limit(1)
+    return select(bans).where(who, bans.c.lifted.is_(None), in_force).order_by(first).limit(1)
 
 
 # Run for every new comment, so built once: {by email too: statement}.
@@ -52,7 +56,10 @@ ACTIVE_BAN = {by_email: _active_ban_statement(by_email=by_email) for by_email in
 
 
 def active_ban(conn: Connection, email: str | None, ip_hash: str, now: datetime) -> Ban | None:
-    """A ban in force against this email or address, if any."""
+    """The ban in force against this email, else one against this network, if any.
+
+    Expired bans stop applying by themselves: `expires` is compared with `now` here.
+    """
     parameters = {"ip_hash": ip_hash, "now": now, "email": email.lower() if email else None}
     row = conn.execute(ACTIVE_BAN[bool(email)], parameters).first()
     return _ban(row) if row else None

@@ -7,7 +7,15 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
-from comments.models import Comment, QueueFilter, QueueItem, QueueView, Status
+from comments.models import (
+    Comment,
+    QueueFilter,
+    QueueItem,
+    QueueView,
+    Report,
+    ReportCategory,
+    Status,
+)
 from comments.store.rows import comment_in, insert_unless_there
 from comments.tables import comments, reports, threads
 
@@ -33,6 +41,7 @@ def queue(
             threads.c.uri.label("thread_uri"),
             threads.c.title.label("thread_title"),
             threads.c.closed.label("thread_closed"),
+            threads.c.title_moderated.label("thread_title_moderated"),
             func.substr(parent.c.text, 1, 200).label("parent_excerpt"),
             open_reports.label("reports"),
         )
@@ -83,6 +92,7 @@ def queue(
                 reports=row.reports,
                 approved_before=approved,
                 hidden_before=hidden,
+                thread_title_moderated=row.thread_title_moderated,
             )
         )
     return items, has_more
@@ -132,7 +142,7 @@ def resolve_reports(conn: Connection, comment_id: int, now: datetime) -> None:
 
 
 def add_report(
-    conn: Connection, comment_id: int, reporter: str, reason: str, now: datetime
+    conn: Connection, comment_id: int, reporter: str, report: Report, now: datetime
 ) -> bool:
     """Record a reader's report; False when this reader already reported this comment."""
     return insert_unless_there(
@@ -141,7 +151,8 @@ def add_report(
         ["comment_id", "reporter"],
         comment_id=comment_id,
         reporter=reporter,
-        reason=reason,
+        category=report.category.value,
+        reason=report.note,
         created=now,
     )
 
@@ -152,15 +163,19 @@ def open_report_count(conn: Connection, comment_id: int) -> int:
     ).scalar_one()
 
 
-def report_reasons(conn: Connection, comment_ids: Iterable[int]) -> dict[int, list[str]]:
+def report_reasons(conn: Connection, comment_ids: Iterable[int]) -> dict[int, list[Report]]:
+    """The open reports of each comment, grouped by category (spam first, other last)."""
+    order = {category: rank for rank, category in enumerate(ReportCategory)}
     rows = conn.execute(
-        select(reports.c.comment_id, reports.c.reason)
+        select(reports.c.comment_id, reports.c.category, reports.c.reason)
         .where(reports.c.comment_id.in_(list(comment_ids)), reports.c.resolved.is_(None))
         .order_by(reports.c.id)
     )
-    found: dict[int, list[str]] = {}
-    for comment_id, reason in rows:
-        found.setdefault(comment_id, []).append(reason)
+    found: dict[int, list[Report]] = {}
+    for comment_id, category, note in rows:
+        found.setdefault(comment_id, []).append(Report(ReportCategory(category), note))
+    for listed in found.values():
+        listed.sort(key=lambda report: order[report.category])  # stable: oldest first in each
     return found
 
 

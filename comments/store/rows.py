@@ -17,6 +17,7 @@ THREAD_COLUMNS = (
     threads.c.closed,
     threads.c.version,
     threads.c.created,
+    threads.c.title_moderated,
 )
 
 

@@ -79,6 +79,7 @@ def merge_threads(
     version: int,
     closed: bool,
     title: str,
+    title_moderated: bool = False,
 ) -> None:
     """The merged threads' comments join the survivor, they go, and the survivor takes this key
     and these values; its count is recounted."""
@@ -98,6 +99,12 @@ def merge_threads(
         update(threads)
         .where(threads.c.id == survivor_id)
         .values(
-            site=site, uri=uri, version=version, closed=closed, title=title, comment_count=visible
+            site=site,
+            uri=uri,
+            version=version,
+            closed=closed,
+            title=title,
+            title_moderated=title_moderated,
+            comment_count=visible,
         )
     )

@@ -12,6 +12,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    false,
     func,
     insert,
     select,
@@ -42,6 +43,11 @@ def get_thread_by_id(conn: Connection, thread_id: int) -> Thread:
     return thread_of(conn.execute(select(*THREAD_COLUMNS).where(threads.c.id == thread_id)).one())
 
 
+def find_thread(conn: Connection, thread_id: int) -> Thread | None:
+    row = conn.execute(select(*THREAD_COLUMNS).where(threads.c.id == thread_id)).first()
+    return thread_of(row) if row else None
+
+
 def _ensure_thread_statement(dialect_insert):
     new = dialect_insert(threads).values(
         site=bindparam("site"),
@@ -49,8 +55,10 @@ def _ensure_thread_statement(dialect_insert):
         title=bindparam("title"),
         created=bindparam("created"),
     )
-    # On a conflict the row is updated, hence locked, even when its title stays as it was.
-    title = case((threads.c.title == "", new.excluded.title), else_=threads.c.title)
+    # On a conflict the row is updated, hence locked, even when its title stays as it was. A
+    # reader's page gives the title only while there is none, and never one a moderator set.
+    untitled = (threads.c.title == "") & threads.c.title_moderated.is_(false())
+    title = case((untitled, new.excluded.title), else_=threads.c.title)
     return new.on_conflict_do_update(
         index_elements=["site", "uri"], set_={"title": title}
     ).returning(*THREAD_COLUMNS)
@@ -77,6 +85,13 @@ def ensure_thread(conn: Connection, site: str, uri: str, title: str, now: dateti
         {"site": site, "uri": uri, "title": title, "created": now},
     ).one()
     return thread_of(row)
+
+
+def set_thread_title(conn: Connection, thread_id: int, title: str) -> None:
+    """A moderator's title: readers' pages no longer change it."""
+    conn.execute(
+        update(threads).where(threads.c.id == thread_id).values(title=title, title_moderated=True)
+    )
 
 
 # Built once: an import refreshes thousands of threads, and building a statement costs more

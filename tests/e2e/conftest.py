@@ -63,6 +63,7 @@ class Server:
             "data_dir": str(workdir / "data"),
             "origins": ",".join(origins),
             "rate_limit": "0",
+            "preview_rate_limit": "0",
             "min_write_seconds": "0",  # tests write faster than people; see server_short
             **settings,
         }

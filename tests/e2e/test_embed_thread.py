@@ -326,23 +326,45 @@ def test_translations_and_several_threads(page, host, server, unique):
     assert [c["html"] for c in thread["comments"]] == ["<p>Gamma</p>", "<p>Noch einer</p>"]
 
 
-def test_report_asks_once_more_then_reports(page, host, server, unique):
+def test_report_asks_why_then_reports(page, host, server, unique):
     server.seed(host.origin, f"/{unique}.html", "Something rude", author="Troll")
+    server.seed(host.origin, f"/{unique}.html", "Buy pills", author="Spammer")
     reports = []
-    page.on("response", lambda r: r.url.endswith("/report") and reports.append(r.status))
+    page.on("request", lambda r: r.url.endswith("/report") and reports.append(r.post_data_json))
     widget = open_thread(page, host.page(unique, server))
     card = comments(widget).first
-    report = card.get_by_role("button", name="Report")
-    report.click()
-    expect(report).to_have_text("Report to the moderators?")
+    card.get_by_role("button", name="Report").click()
+    why = card.get_by_role("form", name="Report to the moderators?")
+    reason = why.get_by_role("combobox", name="Why?")
+    expect(reason).to_be_focused()  # the keyboard is where the question is
+    expect(reason.locator("option")).to_have_text(["Spam", "Abuse", "Off-topic", "Other"])
     assert reports == []
-    report.click()
+    reason.select_option("other")
+    why.get_by_role("textbox", name="Note (optional)").fill("  wrong thread ")
+    why.get_by_role("button", name="Report").press("Enter")
     expect(card.locator("span.cm-report")).to_have_text("Reported. Thank you.")
-    assert reports == [201]
+    assert reports == [{"category": "other", "reason": "  wrong thread "}]
 
-    write(widget.locator("form"), "My own words", author="Me")
-    expect(comments(widget).nth(1).locator(".cm-body")).to_have_text("My own words")
-    expect(comments(widget).nth(1).get_by_role("button", name="Report")).to_have_count(0)
+    spam = comments(widget).nth(1)
+    spam.get_by_role("button", name="Report").click()
+    expect(spam.get_by_role("combobox", name="Why?")).to_have_value("spam")  # the first choice
+    spam.get_by_role("form").get_by_role("button", name="Report").click()
+    expect(spam.locator("span.cm-report")).to_have_text("Reported. Thank you.")
+    assert reports[1] == {"category": "spam", "reason": ""}
+
+    write(widget.locator("form").first, "My own words", author="Me")
+    expect(comments(widget).nth(2).locator(".cm-body")).to_have_text("My own words")
+    expect(comments(widget).nth(2).get_by_role("button", name="Report")).to_have_count(0)
+
+
+def test_the_report_question_speaks_the_readers_language(page, host, server, unique):
+    server.seed(host.origin, f"/{unique}.html", "Etwas Grobes", author="Troll")
+    page.goto(host.page(unique, server, lang="de"))
+    widget = page.locator("#comments")
+    expect(widget.locator(".cm-title")).to_have_text("1 Kommentar")
+    comments(widget).first.get_by_role("button", name="Melden").click()
+    reason = widget.get_by_role("combobox", name="Warum?")
+    expect(reason.locator("option")).to_have_text(["Spam", "Beleidigung", "Themenfremd", "Anderes"])
 
 
 def test_an_outage_offers_a_retry(page, host, server, unique, console):

@@ -54,6 +54,13 @@ class Sort(enum.StrEnum):
     NEWEST = "newest"
 
 
+# Holds that are ordinary moderation, not suspicion: such comments were accepted, and spend the
+# rate limits' budgets like published ones. Every other held_reason (no stamp, too fast, links,
+# words, honeypot, banned) marks a comment the defenses doubted: it spends no budget, so a flood of
+# them cannot shut a thread or an address out (comments/ratelimit.py).
+ACCEPTED_HOLDS = ("pre", "trusted", "newcomer")
+
+
 @dataclasses.dataclass(frozen=True)
 class Thread:
     id: int

@@ -10,6 +10,7 @@ from comments.config import Config
 from comments.db import Connection, Engine, PointReader, transaction
 from comments.errors import Problem
 from comments.models import (
+    ACCEPTED_HOLDS,
     BanAction,
     Comment,
     Cursor,
@@ -147,9 +148,6 @@ class CommentService:
         html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
         with transaction(self.engine, write=True) as conn:
-            # The address first (its lock before the thread's, always), then the thread, counted
-            # under the row lock ensure_thread takes: both counts are exact across workers.
-            self.limiter.check_address(conn, ip_hash, self.config.rate_limit, now)
             thread = store.threads.ensure_thread(
                 conn, site, submission.uri, submission.title or "", now
             )
@@ -159,7 +157,6 @@ class CommentService:
             if closes is not None and now >= closes:
                 # The site's schedule closes threads by age: old threads draw mostly spam.
                 raise Problem("thread_closed", "This thread is too old to take new comments.")
-            self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
             parent = None
             if submission.parent is not None:
                 parent = store.threads.get_comment(conn, submission.parent)
@@ -174,6 +171,13 @@ class CommentService:
                         field="parent",
                     )
             held = self._hold_reason(conn, site, submission, ip_hash, now)
+            if held is None or held in ACCEPTED_HOLDS:
+                # Only what is accepted spends the budgets: comments the defenses doubted are
+                # held, and count for nothing, so a flood of them shuts nobody out. The thread's
+                # row lock (ensure_thread) is taken first, then the address's, always in that
+                # order: both counts are exact across workers.
+                self.limiter.check_address(conn, ip_hash, self.config.rate_limit, now)
+                self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
             comment = store.threads.insert_comment(
                 conn,
                 thread_id=thread.id,

@@ -41,6 +41,7 @@ CODES: dict[str, tuple[int, str]] = {
     "password_too_short": (422, "Password too short"),
     "password_mismatch": (422, "Passwords differ"),
     "rate_limited": (429, "Too many comments"),
+    "slow_mode": (429, "Slow mode"),
     "too_many_attempts": (429, "Too many sign-in attempts"),
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable"),
@@ -57,6 +58,7 @@ class Problem(Exception):
         *,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unregistered problem code {code!r}")
@@ -66,6 +68,8 @@ class Problem(Exception):
         self.detail = detail
         self.field = field
         self.headers = headers or {}
+        # Members beyond the standard ones (RFC 9457 allows them): `retry_after`, `challenge`.
+        self.extra = extra or {}
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -77,7 +81,7 @@ class Problem(Exception):
         }
         if self.field is not None:
             body["field"] = self.field
-        return body
+        return {**body, **self.extra}
 
 
 class CommandError(Exception):

@@ -54,6 +54,44 @@ class Sort(enum.StrEnum):
     NEWEST = "newest"
 
 
+class Surge(enum.StrEnum):
+    """How a thread takes comments, from the calmest: as usual; one comment per reader per
+    COMMENTS_SLOW_MODE_SECONDS; and that, with newcomers' first comments held for review."""
+
+    NORMAL = "normal"
+    SLOW = "slow"
+    HOLD = "hold"
+
+    @property
+    def level(self) -> int:
+        return list(Surge).index(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SurgeRow:
+    """A thread's stored surge state (table thread_surges)."""
+
+    thread_id: int
+    mode: Surge  # the mode the server chose, standing until hot_until
+    since: datetime
+    hot_until: datetime
+    window_start: datetime
+    refused: int  # attempts refused since window_start
+    pinned: Surge | None  # a moderator's choice, which wins
+
+
+@dataclasses.dataclass(frozen=True)
+class HotThread:
+    """A thread for the admin's threads page: where it is, its mode, and how busy it is."""
+
+    thread: Thread
+    mode: Surge
+    pinned: Surge | None
+    since: datetime | None
+    hot_until: datetime | None
+    last_minute: int  # comments of every kind in the last minute, refused attempts included
+
+
 # Holds that are ordinary moderation, not suspicion: such comments were accepted, and spend the
 # rate limits' budgets like published ones. Every other held_reason (no stamp, too fast, links,
 # words, honeypot, banned) marks a comment the defenses doubted: it spends no budget, so a flood of
@@ -179,6 +217,9 @@ class Action(enum.StrEnum):
     RENAME_SITE = "rename-site"
     MERGE_SITES = "merge-sites"
     MOVE_THREADS = "move-threads"
+    # A thread's surge mode pinned by a moderator, or given back to the server (comments/surge.py)
+    PIN_MODE = "pin-mode"
+    LIFT_MODE = "lift-mode"
 
 
 @dataclasses.dataclass(frozen=True)

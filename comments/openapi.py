@@ -14,6 +14,7 @@ from comments.validate import (
     COUNT_FIELDS,
     EDIT_FIELDS,
     MAX_ID,
+    MAX_URI,
     PREVIEW_FIELDS,
     REPORT_FIELDS,
     SUBMISSION_FIELDS,
@@ -40,6 +41,7 @@ POSTING_CODES = (
     "duplicate_comment",
     "parent_not_found",
     "rate_limited",
+    "slow_mode",
 )
 _BEARER = [{"editToken": []}]
 _ID = {
@@ -193,7 +195,16 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
         },
         "/api/config": {
             "get": {
-                "summary": "Settings the embed needs",
+                "summary": "Settings the embed needs, and a thread's surge mode",
+                "parameters": [
+                    {
+                        "name": "uri",
+                        "in": "query",
+                        "required": False,
+                        "description": "the thread whose surge mode to tell",
+                        "schema": {"type": "string", "maxLength": MAX_URI},
+                    }
+                ],
                 "responses": {
                     "200": small(
                         "settings",
@@ -201,7 +212,14 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         moderation_until={"type": ["string", "null"], "format": "date-time"},
                         edit_window={"type": "integer"},
                         max_length={"type": "integer"},
-                    )
+                        surge={
+                            "enum": ["normal", "slow", "hold"],
+                            "description": "slow: one comment per reader per "
+                            "slow_mode_seconds; hold: that, and newcomers' comments held",
+                        },
+                        slow_mode_seconds={"type": "integer"},
+                    ),
+                    **problems("invalid_parameter"),
                 },
             }
         },
@@ -331,6 +349,10 @@ def _schemas() -> dict[str, Any]:
                 "detail": {"type": "string"},
                 "code": {"enum": sorted(CODES)},
                 "field": {"type": "string"},
+                "retry_after": {
+                    "type": "integer",
+                    "description": "slow_mode: seconds until this reader may comment again",
+                },
             },
         },
     }

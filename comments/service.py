@@ -21,11 +21,13 @@ from comments.models import (
     Sort,
     Status,
     Submission,
+    Surge,
     Thread,
     ThreadPage,
 )
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
+from comments.surge import SURGE_REFUSALS, Surges
 from comments.tokens import EditClaim, Purpose, Tokens, text_hash
 
 STAMP_LIFETIME = timedelta(days=1)
@@ -66,6 +68,7 @@ class CommentService:
         self.tokens = tokens
         self.clock = clock
         self.notifier = notifier or Notifier()
+        self.surges = Surges(config)
 
     # Reading
 
@@ -145,8 +148,20 @@ class CommentService:
 
     def submit(self, site: str, submission: Submission, ip: str) -> Edited:
         now = self.clock()
-        html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
+        surged: list[int] = []  # the thread, when the surge has a say in it
+        try:
+            return self._submit(site, submission, ip_hash, now, surged)
+        except Problem as problem:
+            if problem.code in SURGE_REFUSALS and surged:
+                with transaction(self.engine, write=True) as conn:
+                    self.surges.note_refused(conn, surged[0], now)
+            raise
+
+    def _submit(
+        self, site: str, submission: Submission, ip_hash: str, now: datetime, surged: list[int]
+    ) -> Edited:
+        html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         with transaction(self.engine, write=True) as conn:
             thread = store.threads.ensure_thread(
                 conn, site, submission.uri, submission.title or "", now
@@ -157,6 +172,9 @@ class CommentService:
             if closes is not None and now >= closes:
                 # The site's schedule closes threads by age: old threads draw mostly spam.
                 raise Problem("thread_closed", "This thread is too old to take new comments.")
+            mode = self.surges.enter(conn, thread, now)
+            if mode is not Surge.NORMAL:
+                surged.append(thread.id)
             parent = None
             if submission.parent is not None:
                 parent = store.threads.get_comment(conn, submission.parent)
@@ -170,7 +188,8 @@ class CommentService:
                         f"There is no comment {submission.parent} to reply to in this thread.",
                         field="parent",
                     )
-            held = self._hold_reason(conn, site, submission, ip_hash, now)
+            self.surges.check_slow_mode(conn, thread, ip_hash, mode, now)
+            held = self._hold_reason(conn, site, submission, ip_hash, now, mode)
             if held is None or held in ACCEPTED_HOLDS:
                 # Only what is accepted spends the budgets: comments the defenses doubted are
                 # held, and count for nothing, so a flood of them shuts nobody out. The thread's
@@ -199,6 +218,12 @@ class CommentService:
             )
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
+
+    def surge_mode(self, site: str, uri: str) -> Surge:
+        """The mode a thread takes comments in now (for /api/config)."""
+        with transaction(self.engine) as conn:
+            thread = store.threads.get_thread(conn, site, uri)
+            return self.surges.mode_of(conn, thread.id, self.clock()) if thread else Surge.NORMAL
 
     def report(self, comment_id: int, ip: str, reason: str) -> None:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
@@ -280,7 +305,13 @@ class CommentService:
         return comment
 
     def _hold_reason(
-        self, conn: Connection, site: str, submission: Submission, ip_hash: str, now: datetime
+        self,
+        conn: Connection,
+        site: str,
+        submission: Submission,
+        ip_hash: str,
+        now: datetime,
+        mode: Surge = Surge.NORMAL,
     ) -> str | None:
         """Why a new comment must wait for a moderator, or None to publish it at once.
 
@@ -315,10 +346,12 @@ class CommentService:
         moderation = config.moderation_at(site, now).mode
         if moderation is Moderation.PRE:
             return "pre"
-        if moderation is Moderation.TRUSTED and not store.defenses.has_approved_comment(
-            conn, submission.email, ip_hash
-        ):
-            return "trusted"
+        # A thread under a heavy surge holds first comments: those who wrote here before (and
+        # were approved) go on as usual.
+        if (
+            moderation is Moderation.TRUSTED or mode is Surge.HOLD
+        ) and not store.defenses.has_approved_comment(conn, submission.email, ip_hash):
+            return "trusted" if moderation is Moderation.TRUSTED else "newcomer"
         return None
 
     # Feeds (comments/feeds.py)

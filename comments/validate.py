@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -347,6 +347,16 @@ def count_uris(data: dict[str, Any]) -> list[str]:
     if len(uris) > MAX_COUNT_URIS:
         raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris")
     return uris
+
+
+def config_query(params: Mapping[str, str]) -> str | None:
+    """The query of GET /api/config: the thread (`uri`) whose surge mode to tell, if any."""
+    if "uri" not in params:
+        return None
+    try:
+        return uri(params["uri"])
+    except Problem as problem:
+        raise Problem("invalid_parameter", problem.detail, field="uri") from None
 
 
 def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]:

@@ -73,6 +73,8 @@ def start_server(tmp_path, database_url, counter) -> Iterator:
             "min_write_seconds": "0",
             "duplicate_window": "0",
             "max_links": "0",
+            "surge_rate": "0",
+            "surge_hold_rate": "0",
         }
         workdir = tmp_path / f"server-{len(servers)}"
         workdir.mkdir()

@@ -64,6 +64,8 @@ class Server:
             "origins": ",".join(origins),
             "rate_limit": "0",
             "min_write_seconds": "0",  # tests write faster than people; see server_short
+            "surge_rate": "0",  # nor would one thread's many tests be a surge
+            "surge_hold_rate": "0",
             **settings,
         }
         env.update({f"COMMENTS_{key.upper()}": value for key, value in settings.items()})

@@ -12,7 +12,7 @@
   const KEY = 'comments:' + SERVER;
   const threads = new Set();
   let seq = 0;
-  let config;
+  const configs = {};
   let stamp;
 
   // English is built in; another language is static/i18n/<code>.json (fetched when needed) and its
@@ -44,6 +44,9 @@
       lost: 'This comment can no longer be changed.',
       net: 'The comment server is not answering. Please try again.',
       oops: 'Something went wrong ({n}).',
+      slow: 'Busy thread: one comment every {n} seconds.',
+      hold: 'Busy thread: first comments are reviewed before they appear.',
+      again: 'Slow mode: you can post again in {n} s.', go: 'You can post again.',
     },
   };
   const loading = {};
@@ -155,7 +158,7 @@
     if (!r.ok) throw { code: 'network', ...data }; // a proxy's error page has no code
     return data;
   };
-  const getConfig = () => config || (config = api('GET', 'config').catch(() => ({})));
+  const getConfig = (uri) => configs[uri] || (configs[uri] = api('GET', 'config?' + new URLSearchParams({ uri })).catch(() => ({})));
   // "A form was opened now": the server holds comments written implausibly fast.
   const getStamp = () => stamp || (stamp = api('GET', 'stamp').then((r) => r.stamp, () => {}));
 
@@ -248,11 +251,13 @@
     const g = T.gen;
     const q = new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit });
     if (after) q.set('after', after);
-    const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig()]);
+    const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig(T.uri)]);
     if (g !== T.gen) return; // re-sorted meanwhile
     T.max = cfg.max_length;
     T.mod = cfg.moderation === 'pre';
     T.until = cfg.moderation_until; // when a scheduled mode ends
+    T.surge = cfg.surge;
+    T.slow = cfg.slow_mode_seconds;
     T.next = d.next;
     T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
@@ -435,6 +440,7 @@
     f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
     if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', until(T.until, T.lang)) : t('mod')));
+    else if (/slow|hold/.test(T.surge) && !edit) bar.append(h('p', 'cm-note', t(T.surge, T.slow)));
     if (li) bar.append(button(t('cancel'), 'cm-btn cm-ghost', () => f.close()));
     bar.append(set(h('button', 'cm-btn', t(edit ? 'save' : 'post')), { type: 'submit' }));
     f.append(f.err, bar);
@@ -478,6 +484,7 @@
     try {
       await (edit ? change(T, li, v.text) : post(T, f, li, v));
     } catch (e) {
+      if (e.code === 'slow_mode') return wait(T, f, e.retry_after);
       fail(T, f, e);
       if (ERRORS[e.code] === 'lost' && edit) {
         forget(li.c.id);
@@ -486,6 +493,23 @@
     }
     f.busy = false;
     f.removeAttribute('aria-busy');
+  };
+
+  // Slow mode: the wait counts down under the form, whose button waits too; screen readers hear
+  // when it starts and when it is over, not every second.
+  const wait = (T, f, n) => {
+    const b = f.querySelector('[type=submit]');
+    f.busy = b.disabled = true;
+    f.removeAttribute('aria-busy');
+    say(T, T.t('again', n));
+    const tick = () => {
+      f.err.hidden = !n;
+      f.err.textContent = T.t('again', n);
+      if (n--) return setTimeout(tick, 1e3);
+      f.busy = b.disabled = false;
+      say(T, T.t('go'));
+    };
+    tick();
   };
 
   const post = async (T, f, li, v) => {

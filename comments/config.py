@@ -80,7 +80,7 @@ class Config:
     surge_hold_rate: int = 40
     slow_mode_seconds: int = 30
     surge_relax: int = 5 * 60
-    challenge_difficulty: int = 16
+    challenge_difficulty: int = 17
     # Moderation on a schedule, per site (comments/schedule.py)
     site_schedule: tuple[tuple[str, Schedule], ...] = ()
     # Moderators' mail: at once but coalesced over a window, or in hourly or daily digests

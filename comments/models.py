@@ -156,6 +156,8 @@ class Submission:
     notify: bool = False  # mail me replies (once the address is confirmed)
     stamp: str | None = None  # from GET /api/stamp when the form was opened
     honeypot: str | None = None  # a field people never see, so never fill
+    challenge: str | None = None  # a bot challenge the server asked for (comments/challenge.py)
+    solution: str | None = None  # and the reader's answer to it
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,9 @@ POSTING_CODES = (
     "parent_not_found",
     "rate_limited",
     "slow_mode",
+    "challenge_required",
+    "challenge_invalid",
+    "challenge_used",
 )
 _BEARER = [{"editToken": []}]
 _ID = {
@@ -339,21 +342,35 @@ def _schemas() -> dict[str, Any]:
                 "next": {"type": ["string", "null"], "description": "pass back as `after`"},
             },
         },
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "detail", "code"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "code": {"enum": sorted(CODES)},
-                "field": {"type": "string"},
-                "retry_after": {
-                    "type": "integer",
-                    "description": "slow_mode: seconds until this reader may comment again",
+        "Problem": _problem_schema(),
+    }
+    return schemas
+
+
+def _problem_schema() -> dict[str, Any]:
+    """Every error's body; `challenge` and `retry_after` come with the codes that carry them."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"enum": sorted(CODES)},
+            "field": {"type": "string"},
+            "challenge": {
+                "type": "object",
+                "description": "challenge_*: a bot challenge to solve and send with the post",
+                "properties": {
+                    "token": {"type": "string"},
+                    "prefix": {"type": "string"},
+                    "difficulty": {"type": "integer"},
                 },
+            },
+            "retry_after": {
+                "type": "integer",
+                "description": "slow_mode: seconds until this reader may comment again",
             },
         },
     }
-    return schemas

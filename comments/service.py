@@ -68,7 +68,7 @@ class CommentService:
         self.tokens = tokens
         self.clock = clock
         self.notifier = notifier or Notifier()
-        self.surges = Surges(config)
+        self.surges = Surges(config, tokens)
 
     # Reading
 
@@ -189,6 +189,7 @@ class CommentService:
                         field="parent",
                     )
             self.surges.check_slow_mode(conn, thread, ip_hash, mode, now)
+            self.surges.check_challenge(conn, thread, submission, ip_hash, mode, now)
             held = self._hold_reason(conn, site, submission, ip_hash, now, mode)
             if held is None or held in ACCEPTED_HOLDS:
                 # Only what is accepted spends the budgets: comments the defenses doubted are

@@ -15,10 +15,12 @@ import math
 from datetime import datetime, timedelta
 
 from comments import store
+from comments.challenge import Challenges
 from comments.config import Config
 from comments.db import Connection
 from comments.errors import Problem
-from comments.models import Surge, SurgeRow, Thread
+from comments.models import Submission, Surge, SurgeRow, Thread
+from comments.tokens import Tokens
 
 WINDOW = store.surges.WINDOW
 # What a refusal of the surge looks like: such attempts are pressure too (see note_refused).
@@ -74,8 +76,50 @@ def heated(row: SurgeRow | None, thread_id: int, level: Surge, now: datetime, co
 class Surges:
     """The surge's part of posting, inside the post's transaction (the thread's row locked)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, tokens: Tokens) -> None:
         self.config = config
+        self.challenges = Challenges(tokens, config.challenge_difficulty)
+
+    def is_under_pressure(self, conn: Connection, ip_hash: str, mode: Surge, now: datetime) -> bool:
+        """The thread is in a surge, or the address (its network) sent half its budget or more
+        of comments of any kind in the last minute."""
+        if mode is not Surge.NORMAL:
+            return True
+        if not self.config.rate_limit:
+            return False
+        sent = store.surges.address_attempts(conn, ip_hash, now - WINDOW)
+        return sent >= max(2, self.config.rate_limit // 2)
+
+    def check_challenge(
+        self,
+        conn: Connection,
+        thread: Thread,
+        submission: Submission,
+        ip_hash: str,
+        mode: Surge,
+        now: datetime,
+    ) -> None:
+        """Under pressure, a post needs a solved bot challenge; at other times none is asked."""
+        if not self.config.challenge_difficulty:
+            return
+        if not self.is_under_pressure(conn, ip_hash, mode, now):
+            return
+        where, stamp = f"{thread.site}\0{thread.uri}", submission.stamp or ""
+        if not submission.challenge or not submission.solution:
+            raise self.challenges.refuse(
+                "challenge_required",
+                "Many comments come in just now: solve the challenge and send it along.",
+                where,
+                stamp,
+                now,
+            )
+        digest, expires = self.challenges.verify(
+            submission.challenge, submission.solution, where, stamp, now
+        )
+        if not store.surges.spend_challenge(conn, digest, expires, now):
+            raise self.challenges.refuse(
+                "challenge_used", "This challenge was solved once already.", where, stamp, now
+            )
 
     def enter(self, conn: Connection, thread: Thread, now: datetime) -> Surge:
         """Count this attempt into the thread's pressure; the mode it is to be taken in."""

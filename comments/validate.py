@@ -20,6 +20,8 @@ MAX_EMAIL = 254
 MAX_WEBSITE = 500
 MAX_TITLE = 300
 MAX_URI = 2000
+MAX_CHALLENGE = 512
+MAX_SOLUTION = 16
 # The stored key may be a little longer than what was sent (a trailing slash, escapes): the
 # column holds 2048.
 MAX_KEY = 2048
@@ -118,6 +120,14 @@ SUBMISSION_FIELDS = (
     Field("notify", "boolean", "mail the author replies"),
     Field("stamp", "string", "from GET /api/stamp", nullable=True, max_length=MAX_STAMP),
     Field("honeypot", "string", "leave empty", nullable=True, max_length=MAX_AUTHOR),
+    Field(
+        "challenge",
+        "string",
+        "the `token` of a challenge the server answered with",
+        nullable=True,
+        max_length=MAX_CHALLENGE,
+    ),
+    Field("solution", "string", "what solves it", nullable=True, max_length=MAX_SOLUTION),
 )
 EDIT_FIELDS = (TEXT_FIELD,)
 PREVIEW_FIELDS = (TEXT_FIELD,)
@@ -321,6 +331,8 @@ def submission(data: dict[str, Any], max_length: int) -> Submission:
         notify=data.get("notify", False),
         stamp=_string(data, SUBMISSION["stamp"]),
         honeypot=_string(data, SUBMISSION["honeypot"]),
+        challenge=_string(data, SUBMISSION["challenge"]),
+        solution=_string(data, SUBMISSION["solution"]),
     )
 
 

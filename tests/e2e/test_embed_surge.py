@@ -48,3 +48,51 @@ def test_slow_mode_counts_down_and_then_lets_the_reader_post(
     # A reload shows the thread's mode in the form.
     page.reload()
     expect(widget.locator(".cm-note")).to_have_text("Busy thread: one comment every 3 seconds.")
+
+
+@pytest.fixture(scope="module")
+def server_challenging(tmp_path_factory, host) -> Iterator[Server]:
+    """Every comment is a surge without slow mode: each post needs the bot challenge solved."""
+    yield from start_server(
+        tmp_path_factory,
+        host,
+        "challenging",
+        surge_rate="1",
+        surge_hold_rate="0",
+        slow_mode_seconds="0",
+        challenge_difficulty="12",
+    )
+
+
+def test_a_challenged_post_is_solved_in_the_page_and_goes_through(
+    page, console, host, server_challenging, unique
+):
+    console.expect("status of 403")  # the first answer asks for the challenge
+    s = server_challenging.url
+    # The strict CSP the embed supports: nothing but the server's origin, no inline, no eval,
+    # no workers, no blob:.
+    csp = (
+        f"default-src 'none'; script-src {s}; style-src {s}; connect-src {s}; "
+        f"img-src {s} data:; base-uri 'none'; form-action 'none'"
+    )
+    page.add_init_script(
+        "window.violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.violations.push(e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    url = host.page(unique, server_challenging, csp=csp)
+    widget = open_thread(page, url)
+    announced: list[str] = []
+    page.expose_function("heard", lambda text: announced.append(text))
+    widget.locator("[aria-live]").evaluate(
+        "live => new MutationObserver(() => live.textContent && heard(live.textContent))"
+        ".observe(live, {childList: true, characterData: true, subtree: true})"
+    )
+    write(widget.locator("form").first, "Proven human", author="Ada")
+    expect(comments(widget)).to_have_count(1)
+    expect(comments(widget).first.locator(".cm-body")).to_have_text("Proven human")
+    assert any(text.startswith("Checking that you are not a bot") for text in announced), announced
+    assert "Your comment is online." in announced[-1]
+    assert page.evaluate("window.violations") == []
+    _, body = server_challenging.api("GET", "/api/threads?uri=/" + unique + ".html")
+    assert body["thread"]["count"] == 1

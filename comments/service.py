@@ -189,8 +189,8 @@ class CommentService:
                         field="parent",
                     )
             self.surges.check_slow_mode(conn, thread, ip_hash, mode, now)
-            self.surges.check_challenge(conn, thread, submission, ip_hash, mode, now)
-            held = self._hold_reason(conn, site, submission, ip_hash, now, mode)
+            proved = self.surges.check_challenge(conn, thread, submission, ip_hash, mode, now)
+            held = self._hold_reason(conn, thread, submission, ip_hash, now, mode, proved)
             if held is None or held in ACCEPTED_HOLDS:
                 # Only what is accepted spends the budgets: comments the defenses doubted are
                 # held, and count for nothing, so a flood of them shuts nobody out. The thread's
@@ -308,11 +308,12 @@ class CommentService:
     def _hold_reason(
         self,
         conn: Connection,
-        site: str,
+        thread: Thread,
         submission: Submission,
         ip_hash: str,
         now: datetime,
-        mode: Surge = Surge.NORMAL,
+        mode: Surge,
+        proved: bool,
     ) -> str | None:
         """Why a new comment must wait for a moderator, or None to publish it at once.
 
@@ -338,13 +339,18 @@ class CommentService:
             claim = self.tokens.read(Purpose.FORM_STAMP, submission.stamp or "", now)
             if claim is None:
                 return "no_stamp"
-            if now.timestamp() - float(claim.get("t", 0)) < config.min_write_seconds:
-                return "too_fast"
+            is_fast = now.timestamp() - float(claim.get("t", 0)) < config.min_write_seconds
+            # A quick writer with the form's stamp is asked for the bot challenge rather than
+            # held: a person's browser pays a second for it, a script pays on every post.
+            if is_fast and not proved:
+                if not config.challenge_difficulty:
+                    return "too_fast"
+                raise self.surges.ask(thread, submission, now, "That was written very fast")
         if config.max_links and spam.count_links(submission.text) > config.max_links:
             return "links"
         if config.blocked_words and spam.has_blocked_word(submission.text, config.blocked_words):
             return "words"
-        moderation = config.moderation_at(site, now).mode
+        moderation = config.moderation_at(thread.site, now).mode
         if moderation is Moderation.PRE:
             return "pre"
         # A thread under a heavy surge holds first comments: those who wrote here before (and

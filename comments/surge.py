@@ -98,28 +98,34 @@ class Surges:
         ip_hash: str,
         mode: Surge,
         now: datetime,
-    ) -> None:
-        """Under pressure, a post needs a solved bot challenge; at other times none is asked."""
+    ) -> bool:
+        """Under pressure, a post needs a solved bot challenge; at other times none is asked.
+        A solution sent along is checked (and spent) either way: whether one was."""
         if not self.config.challenge_difficulty:
-            return
-        if not self.is_under_pressure(conn, ip_hash, mode, now):
-            return
+            return False
         where, stamp = f"{thread.site}\0{thread.uri}", submission.stamp or ""
-        if not submission.challenge or not submission.solution:
-            raise self.challenges.refuse(
-                "challenge_required",
-                "Many comments come in just now: solve the challenge and send it along.",
-                where,
-                stamp,
-                now,
+        if submission.challenge and submission.solution:
+            digest, expires = self.challenges.verify(
+                submission.challenge, submission.solution, where, stamp, now
             )
-        digest, expires = self.challenges.verify(
-            submission.challenge, submission.solution, where, stamp, now
+            if not store.surges.spend_challenge(conn, digest, expires, now):
+                raise self.challenges.refuse(
+                    "challenge_used", "This challenge was solved once already.", where, stamp, now
+                )
+            return True
+        if self.is_under_pressure(conn, ip_hash, mode, now):
+            raise self.ask(thread, submission, now, "Many comments come in just now")
+        return False
+
+    def ask(self, thread: Thread, submission: Submission, now: datetime, why: str) -> Problem:
+        """challenge_required, with a challenge for this thread and form."""
+        return self.challenges.refuse(
+            "challenge_required",
+            f"{why}: solve the challenge and send it along.",
+            f"{thread.site}\0{thread.uri}",
+            submission.stamp or "",
+            now,
         )
-        if not store.surges.spend_challenge(conn, digest, expires, now):
-            raise self.challenges.refuse(
-                "challenge_used", "This challenge was solved once already.", where, stamp, now
-            )
 
     def enter(self, conn: Connection, thread: Thread, now: datetime) -> Surge:
         """Count this attempt into the thread's pressure; the mode it is to be taken in."""

@@ -139,3 +139,19 @@ def test_verifying_costs_microseconds(difficulty, capsys):
         print(f"\nverify at difficulty {difficulty}: {seconds / runs * 1e6:.1f} µs")
     assert seconds / runs < 0.001
     assert hashlib.sha256(f"{challenge['prefix']}:{solution}".encode()).digest()[0] == 0
+
+
+def test_a_quick_writer_is_asked_for_the_challenge_rather_than_held(make_client, clock):
+    client = make_client(challenge_difficulty="8", min_write_seconds="3")
+    stamp = client.get("/api/stamp").json()["stamp"]
+    clock.advance(seconds=1)
+    challenge = asked(client, stamp=stamp)
+    published = answer(client, challenge, stamp=stamp)
+    assert published.status_code == 201 and published.json()["status"] == "approved"
+    # Without a form stamp there is nothing to prove against: held as before, not asked.
+    stampless = client.post("/api/comments", json={"uri": "/hot/", "text": "scripted"})
+    assert stampless.json()["status"] == "pending"
+    # And with the challenge off, a quick writer is held as before.
+    quick = make_client(challenge_difficulty="0", min_write_seconds="3")
+    stamp = quick.get("/api/stamp").json()["stamp"]
+    assert post(quick, "quick", stamp=stamp)["status"] == "pending"

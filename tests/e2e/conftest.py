@@ -211,7 +211,12 @@ def server_short(tmp_path_factory, host) -> Iterator[Server]:
     """An edit window of 4 seconds, to watch the edit and delete buttons go; and comments written
     in less than a second after the form was opened (by its stamp) are held."""
     yield from start_server(
-        tmp_path_factory, host, "short", edit_window="4s", min_write_seconds="1"
+        tmp_path_factory,
+        host,
+        "short",
+        edit_window="4s",
+        min_write_seconds="1",
+        challenge_difficulty="0",  # held, rather than asked for the bot challenge
     )
 
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from comments import validate
 from comments.config import Config
 from comments.errors import Problem
-from comments.models import Comment, Cursor, Edited, Node, Sort, Status, ThreadPage
+from comments.models import Comment, Cursor, Edited, Node, Sort, Status, Surge, ThreadPage
 from comments.openapi import openapi_document
 from comments.pagecache import PageCache
 from comments.sanitize import render_markdown
@@ -304,15 +304,24 @@ async def post_preview(request: Request) -> Response:
 
 async def get_config(request: Request) -> Response:
     settings = config(request)
+    uri = validate.config_query(request.query_params)
+    site = site_of(request)
     # The mode in force now, after the site's schedule, and when it changes (null: not this week).
-    in_force = settings.moderation_at(site_of(request), service(request).clock())
+    in_force = settings.moderation_at(site, service(request).clock())
+    surge = Surge.NORMAL
+    if uri is not None:
+        uri = site_uri(settings, site, uri)
+        surge = await run_in_threadpool(service(request).surge_mode, site, uri)
     return JSONResponse(
         {
             "moderation": in_force.mode.value,
             "moderation_until": iso(in_force.until),
             "edit_window": settings.edit_window,
             "max_length": settings.max_length,
-        }
+            "surge": surge.value,
+            "slow_mode_seconds": settings.slow_mode_seconds,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -78,6 +78,14 @@ class Config:
     blocked_words: tuple[str, ...] = ()
     duplicate_window: int = 600
     ban_action: BanAction = BanAction.REJECT
+    # Surges (comments/surge.py): comments a minute into one thread (of every kind, refused
+    # attempts included) that move it to slow mode, then to holding newcomers; how long a surge
+    # outlasts its rate; and the bot challenge's work, in leading zero bits of a SHA-256
+    surge_rate: int = 20
+    surge_hold_rate: int = 40
+    slow_mode_seconds: int = 30
+    surge_relax: int = 5 * 60
+    challenge_difficulty: int = 17
     # Moderation on a schedule, per site (comments/schedule.py)
     site_schedule: tuple[tuple[str, Schedule], ...] = ()
     # Moderators' mail: at once but coalesced over a window, or in hourly or daily digests
@@ -456,6 +464,12 @@ PARSERS: dict[str, Any] = {
     "blocked_words": lambda text: tuple(word.lower() for word in _split(text)),
     "duplicate_window": lambda text: _parse_duration(str(text)),
     "ban_action": lambda text: _parse_choice(BanAction, text),
+    "surge_rate": _parse_int(0, 1_000_000),
+    "surge_hold_rate": _parse_int(0, 1_000_000),
+    "slow_mode_seconds": lambda text: _parse_duration(str(text)),
+    "surge_relax": lambda text: _parse_duration(str(text)),
+    # Each bit doubles the reader's work; past 28 a phone would take minutes.
+    "challenge_difficulty": _parse_int(0, 28),
     "redis_url": _parse_redis_url,
     "site_schedule": parse_site_schedules,
     "moderator_mail": lambda text: _parse_moderator_mail(text)[0],

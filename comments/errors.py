@@ -15,6 +15,8 @@ CODES: dict[str, tuple[int, str]] = {
     "origin_forbidden": (403, "Origin not allowed"),
     "thread_closed": (403, "Thread closed"),
     "banned": (403, "Banned"),
+    "challenge_required": (403, "Challenge required"),
+    "challenge_invalid": (403, "Challenge invalid"),
     "comment_not_editable": (403, "Comment cannot be edited"),
     "sign_in_required": (403, "Sign-in required"),
     "csrf_failed": (403, "Form token invalid"),
@@ -27,6 +29,7 @@ CODES: dict[str, tuple[int, str]] = {
     "link_used": (409, "Link used"),
     "duplicate_comment": (409, "Duplicate comment"),
     "already_reported": (409, "Already reported"),
+    "challenge_used": (409, "Challenge used"),
     "body_too_large": (413, "Request body too large"),
     "unsupported_media_type": (415, "Unsupported media type"),
     "unknown_field": (422, "Unknown field"),
@@ -43,6 +46,7 @@ CODES: dict[str, tuple[int, str]] = {
     "password_too_short": (422, "Password too short"),
     "password_mismatch": (422, "Passwords differ"),
     "rate_limited": (429, "Too many comments"),
+    "slow_mode": (429, "Slow mode"),
     "too_many_attempts": (429, "Too many sign-in attempts"),
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable"),
@@ -73,6 +77,7 @@ class Problem(Exception):
         *,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unregistered problem code {code!r}")
@@ -82,6 +87,8 @@ class Problem(Exception):
         self.detail = detail
         self.field = field
         self.headers = headers or {}
+        # Members beyond the standard ones (RFC 9457 allows them): `retry_after`, `challenge`.
+        self.extra = extra or {}
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -93,7 +100,7 @@ class Problem(Exception):
         }
         if self.field is not None:
             body["field"] = self.field
-        return body
+        return {**body, **self.extra}
 
 
 def fault_problem(code: str) -> Problem:

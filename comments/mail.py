@@ -53,6 +53,7 @@ EXCERPT = 300  # characters of the parent comment quoted in a reply notification
 HELD_REASONS = {
     "pre": "every comment is reviewed before it appears",
     "trusted": "a new commenter's comments are reviewed until one is approved",
+    "newcomer": "its thread is under a surge, and its author's first comments are reviewed",
     "links": "it has many links",
     "words": "it contains a blocked word",
     "too_fast": "it was sent faster than people write",

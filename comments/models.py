@@ -54,6 +54,51 @@ class Sort(enum.StrEnum):
     NEWEST = "newest"
 
 
+class Surge(enum.StrEnum):
+    """How a thread takes comments, from the calmest: as usual; one comment per reader per
+    COMMENTS_SLOW_MODE_SECONDS; and that, with newcomers' first comments held for review."""
+
+    NORMAL = "normal"
+    SLOW = "slow"
+    HOLD = "hold"
+
+    @property
+    def level(self) -> int:
+        return list(Surge).index(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SurgeRow:
+    """A thread's stored surge state (table thread_surges)."""
+
+    thread_id: int
+    mode: Surge  # the mode the server chose, standing until hot_until
+    since: datetime
+    hot_until: datetime
+    window_start: datetime
+    refused: int  # attempts refused since window_start
+    pinned: Surge | None  # a moderator's choice, which wins
+
+
+@dataclasses.dataclass(frozen=True)
+class HotThread:
+    """A thread for the admin's threads page: where it is, its mode, and how busy it is."""
+
+    thread: Thread
+    mode: Surge
+    pinned: Surge | None
+    since: datetime | None
+    hot_until: datetime | None
+    last_minute: int  # comments of every kind in the last minute, refused attempts included
+
+
+# Holds that are ordinary moderation, not suspicion: such comments were accepted, and spend the
+# rate limits' budgets like published ones. Every other held_reason (no stamp, too fast, links,
+# words, honeypot, banned) marks a comment the defenses doubted: it spends no budget, so a flood of
+# them cannot shut a thread or an address out (comments/ratelimit.py).
+ACCEPTED_HOLDS = ("pre", "trusted", "newcomer")
+
+
 @dataclasses.dataclass(frozen=True)
 class Thread:
     id: int
@@ -112,6 +157,8 @@ class Submission:
     notify: bool = False  # mail me replies (once the address is confirmed)
     stamp: str | None = None  # from GET /api/stamp when the form was opened
     honeypot: str | None = None  # a field people never see, so never fill
+    challenge: str | None = None  # a bot challenge the server asked for (comments/challenge.py)
+    solution: str | None = None  # and the reader's answer to it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +221,9 @@ class Action(enum.StrEnum):
     RENAME_SITE = "rename-site"
     MERGE_SITES = "merge-sites"
     MOVE_THREADS = "move-threads"
+    # A thread's surge mode pinned by a moderator, or given back to the server (comments/surge.py)
+    PIN_MODE = "pin-mode"
+    LIFT_MODE = "lift-mode"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ Nothing here is irreversible but `purge` and `erase`, which are asked for explic
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -20,11 +21,14 @@ from comments.models import (
     Ban,
     BanScope,
     Comment,
+    HotThread,
     QueueFilter,
     QueuePage,
     QueueView,
     Report,
     Status,
+    Surge,
+    SurgeRow,
 )
 from comments.sanitize import render_markdown
 from comments.service import utc_now
@@ -276,6 +280,35 @@ class ModerationService:
                 thread_id=thread_id,
                 before=before.title,
                 after=title,
+            )
+
+    # Surges (comments/surge.py)
+
+    def hot_threads(self) -> list[HotThread]:
+        with transaction(self.engine) as conn:
+            return store.surges.hot_threads(conn, self.clock())
+
+    def pin_mode(self, moderator: str, thread_id: int, mode: Surge | None) -> None:
+        """Pin a thread to a mode (None: give it back to the server's own judgment), audited."""
+        now = self.clock()
+        with transaction(self.engine, write=True) as conn:
+            store.threads.lock_thread(conn, thread_id)
+            row = store.surges.get_surge(conn, thread_id)
+            before = row.pinned if row is not None else None
+            if row is None:
+                if mode is None:
+                    return
+                # Never hot by itself yet: a row that stands for the pin alone.
+                row = SurgeRow(thread_id, Surge.NORMAL, now, now, now, 0, None)
+            store.surges.put_surge(conn, dataclasses.replace(row, pinned=mode))
+            store.audit.record(
+                conn,
+                at=now,
+                moderator=moderator,
+                action=Action.PIN_MODE if mode is not None else Action.LIFT_MODE,
+                thread_id=thread_id,
+                before=before.value if before else "automatic",
+                after=mode.value if mode else "automatic",
             )
 
     # Privacy

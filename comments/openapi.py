@@ -14,6 +14,7 @@ from comments.validate import (
     COUNT_FIELDS,
     EDIT_FIELDS,
     MAX_ID,
+    MAX_URI,
     PREVIEW_FIELDS,
     REPORT_FIELDS,
     SUBMISSION_FIELDS,
@@ -40,6 +41,10 @@ POSTING_CODES = (
     "duplicate_comment",
     "parent_not_found",
     "rate_limited",
+    "slow_mode",
+    "challenge_required",
+    "challenge_invalid",
+    "challenge_used",
 )
 # What the database can answer any operation that uses it with: not now (503), and for writes,
 # no space left (507); each with Retry-After.
@@ -200,7 +205,16 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
         },
         "/api/config": {
             "get": {
-                "summary": "Settings the embed needs",
+                "summary": "Settings the embed needs, and a thread's surge mode",
+                "parameters": [
+                    {
+                        "name": "uri",
+                        "in": "query",
+                        "required": False,
+                        "description": "the thread whose surge mode to tell",
+                        "schema": {"type": "string", "maxLength": MAX_URI},
+                    }
+                ],
                 "responses": {
                     "200": small(
                         "settings",
@@ -208,8 +222,14 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         moderation_until={"type": ["string", "null"], "format": "date-time"},
                         edit_window={"type": "integer"},
                         max_length={"type": "integer"},
+                        surge={
+                            "enum": ["normal", "slow", "hold"],
+                            "description": "slow: one comment per reader per "
+                            "slow_mode_seconds; hold: that, and newcomers' comments held",
+                        },
+                        slow_mode_seconds={"type": "integer"},
                     ),
-                    **problems(),
+                    **problems("invalid_parameter", *READING_FAULTS),
                 },
             }
         },
@@ -330,17 +350,35 @@ def _schemas() -> dict[str, Any]:
                 "next": {"type": ["string", "null"], "description": "pass back as `after`"},
             },
         },
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "detail", "code"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "code": {"enum": sorted(CODES)},
-                "field": {"type": "string"},
+        "Problem": _problem_schema(),
+    }
+    return schemas
+
+
+def _problem_schema() -> dict[str, Any]:
+    """Every error's body; `challenge` and `retry_after` come with the codes that carry them."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"enum": sorted(CODES)},
+            "field": {"type": "string"},
+            "challenge": {
+                "type": "object",
+                "description": "challenge_*: a bot challenge to solve and send with the post",
+                "properties": {
+                    "token": {"type": "string"},
+                    "prefix": {"type": "string"},
+                    "difficulty": {"type": "integer"},
+                },
+            },
+            "retry_after": {
+                "type": "integer",
+                "description": "slow_mode: seconds until this reader may comment again",
             },
         },
     }
-    return schemas

@@ -48,7 +48,9 @@ return -1
 
 class RateLimiter(Protocol):
     """Refuses with 429 `rate_limited` when `limit` comments came in the last minute (from the
-    address, or into the thread); a limit of 0 is off. Called inside the write transaction."""
+    address, or into the thread); a limit of 0 is off. Called inside the write transaction, for
+    comments that are accepted only (published, or held by ordinary moderation): what is held as
+    doubtful is neither checked nor counted."""
 
     def check_address(self, conn: Connection, ip_hash: str, limit: int, now: datetime) -> None: ...
 

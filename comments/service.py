@@ -10,6 +10,7 @@ from comments.config import Config
 from comments.db import Connection, Engine, PointReader, transaction
 from comments.errors import Problem
 from comments.models import (
+    ACCEPTED_HOLDS,
     BanAction,
     Comment,
     Cursor,
@@ -21,12 +22,14 @@ from comments.models import (
     Sort,
     Status,
     Submission,
+    Surge,
     Thread,
     ThreadPage,
 )
 from comments.previews import PreviewLimiter
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
+from comments.surge import SURGE_REFUSALS, Surges
 from comments.tokens import EditClaim, Purpose, Tokens, text_hash
 
 STAMP_LIFETIME = timedelta(days=1)
@@ -68,6 +71,7 @@ class CommentService:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self.previews = PreviewLimiter(config.preview_rate_limit)
+        self.surges = Surges(config, tokens)
 
     # Reading
 
@@ -154,12 +158,27 @@ class CommentService:
 
     def submit(self, site: str, submission: Submission, ip: str) -> Edited:
         now = self.clock()
-        html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         ip_hash = self.tokens.hash_ip(ip)
+        surged: list[int] = []  # the thread, when the surge has a say in it
+        try:
+            return self._submit(site, submission, ip, ip_hash, now, surged)
+        except Problem as problem:
+            if problem.code in SURGE_REFUSALS and surged:
+                with transaction(self.engine, write=True) as conn:
+                    self.surges.note_refused(conn, surged[0], now)
+            raise
+
+    def _submit(
+        self,
+        site: str,
+        submission: Submission,
+        ip: str,
+        ip_hash: str,
+        now: datetime,
+        surged: list[int],
+    ) -> Edited:
+        html = render_markdown(submission.text)  # outside the transaction: CPU, not I/O
         with transaction(self.engine, write=True) as conn:
-            # The address first (its lock before the thread's, always), then the thread, counted
-            # under the row lock ensure_thread takes: both counts are exact across workers.
-            self.limiter.check_address(conn, ip_hash, self.config.rate_limit, now)
             thread = store.threads.ensure_thread(
                 conn, site, submission.uri, submission.title or "", now
             )
@@ -169,7 +188,9 @@ class CommentService:
             if closes is not None and now >= closes:
                 # The site's schedule closes threads by age: old threads draw mostly spam.
                 raise Problem("thread_closed", "This thread is too old to take new comments.")
-            self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
+            mode = self.surges.enter(conn, thread, now)
+            if mode is not Surge.NORMAL:
+                surged.append(thread.id)
             parent = None
             if submission.parent is not None:
                 parent = store.threads.get_comment(conn, submission.parent)
@@ -183,7 +204,16 @@ class CommentService:
                         f"There is no comment {submission.parent} to reply to in this thread.",
                         field="parent",
                     )
-            held = self._hold_reason(conn, site, submission, ip_hash, now)
+            self.surges.check_slow_mode(conn, thread, ip_hash, mode, now)
+            proved = self.surges.check_challenge(conn, thread, submission, ip_hash, mode, now)
+            held = self._hold_reason(conn, thread, submission, ip_hash, now, mode, proved)
+            if held is None or held in ACCEPTED_HOLDS:
+                # Only what is accepted spends the budgets: comments the defenses doubted are
+                # held, and count for nothing, so a flood of them shuts nobody out. The thread's
+                # row lock (ensure_thread) is taken first, then the address's, always in that
+                # order: both counts are exact across workers.
+                self.limiter.check_address(conn, ip_hash, self.config.rate_limit, now)
+                self.limiter.check_thread(conn, thread.id, self.config.thread_rate_limit, now)
             comment = store.threads.insert_comment(
                 conn,
                 thread_id=thread.id,
@@ -205,6 +235,12 @@ class CommentService:
             )
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
+
+    def surge_mode(self, site: str, uri: str) -> Surge:
+        """The mode a thread takes comments in now (for /api/config)."""
+        with transaction(self.engine) as conn:
+            thread = store.threads.get_thread(conn, site, uri)
+            return self.surges.mode_of(conn, thread.id, self.clock()) if thread else Surge.NORMAL
 
     def report(self, comment_id: int, ip: str, report: Report) -> None:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
@@ -287,7 +323,14 @@ class CommentService:
         return comment
 
     def _hold_reason(
-        self, conn: Connection, site: str, submission: Submission, ip_hash: str, now: datetime
+        self,
+        conn: Connection,
+        thread: Thread,
+        submission: Submission,
+        ip_hash: str,
+        now: datetime,
+        mode: Surge,
+        proved: bool,
     ) -> str | None:
         """Why a new comment must wait for a moderator, or None to publish it at once.
 
@@ -317,19 +360,26 @@ class CommentService:
             claim = self.tokens.read(Purpose.FORM_STAMP, submission.stamp or "", now)
             if claim is None:
                 return "no_stamp"
-            if now.timestamp() - float(claim.get("t", 0)) < config.min_write_seconds:
-                return "too_fast"
+            is_fast = now.timestamp() - float(claim.get("t", 0)) < config.min_write_seconds
+            # A quick writer with the form's stamp is asked for the bot challenge rather than
+            # held: a person's browser pays a second for it, a script pays on every post.
+            if is_fast and not proved:
+                if not config.challenge_difficulty:
+                    return "too_fast"
+                raise self.surges.ask(thread, submission, now, "That was written very fast")
         if config.max_links and spam.count_links(submission.text) > config.max_links:
             return "links"
         if config.blocked_words and spam.has_blocked_word(submission.text, config.blocked_words):
             return "words"
-        moderation = config.moderation_at(site, now).mode
+        moderation = config.moderation_at(thread.site, now).mode
         if moderation is Moderation.PRE:
             return "pre"
-        if moderation is Moderation.TRUSTED and not store.defenses.has_approved_comment(
-            conn, submission.email, ip_hash
-        ):
-            return "trusted"
+        # A thread under a heavy surge holds first comments: those who wrote here before (and
+        # were approved) go on as usual.
+        if (
+            moderation is Moderation.TRUSTED or mode is Surge.HOLD
+        ) and not store.defenses.has_approved_comment(conn, submission.email, ip_hash):
+            return "trusted" if moderation is Moderation.TRUSTED else "newcomer"
         return None
 
     # Feeds (comments/feeds.py)

@@ -267,3 +267,30 @@ confirmation_requests = Table(
     Column("email", String(320), primary_key=True),
     Column("sent", UTCDateTime(), nullable=False),
 )
+
+# A thread under a surge of comments: the slower mode it moved to by itself (until `hot_until`,
+# pushed on while the surge lasts), the attempts refused in the current minute (they never become
+# rows, yet they are pressure), and a moderator's pinned mode, which wins. Not backed up: it is
+# the state of the last minutes.
+thread_surges = Table(
+    "thread_surges",
+    metadata,
+    Column("thread_id", Integer, ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True),
+    Column("mode", String(16), nullable=False),  # 'normal', 'slow' or 'hold'
+    Column("since", UTCDateTime(), nullable=False),
+    Column("hot_until", UTCDateTime(), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("refused", Integer, nullable=False, server_default="0"),
+    Column("pinned", String(16), nullable=True),
+    Index("ix_thread_surges_hot_until", "hot_until"),
+)
+
+# Bot challenges solved once: a solution works once, and is remembered until its challenge
+# expires (then it is worthless anyway).
+spent_challenges = Table(
+    "spent_challenges",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("expires", UTCDateTime(), nullable=False),
+    Index("ix_spent_challenges_expires", "expires"),
+)

@@ -22,6 +22,7 @@ class Purpose(enum.StrEnum):
     CONFIRM_EMAIL = "confirm-email"  # double opt-in for reply notifications
     UNSUBSCRIBE = "unsubscribe"
     FORM_STAMP = "form-stamp"  # when a reader opened the comment form
+    CHALLENGE = "challenge"  # a proof of work asked of a reader under pressure
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ MAX_EMAIL = 254
 MAX_WEBSITE = 500
 MAX_TITLE = 300
 MAX_URI = 2000
+MAX_CHALLENGE = 512
+MAX_SOLUTION = 16
 # The stored key may be a little longer than what was sent (a trailing slash, escapes): the
 # column holds 2048.
 MAX_KEY = 2048
@@ -135,6 +137,14 @@ SUBMISSION_FIELDS = (
     Field("notify", "boolean", "mail the author replies"),
     Field("stamp", "string", "from GET /api/stamp", nullable=True, max_length=MAX_STAMP),
     Field("honeypot", "string", "leave empty", nullable=True, max_length=MAX_AUTHOR),
+    Field(
+        "challenge",
+        "string",
+        "the `token` of a challenge the server answered with",
+        nullable=True,
+        max_length=MAX_CHALLENGE,
+    ),
+    Field("solution", "string", "what solves it", nullable=True, max_length=MAX_SOLUTION),
 )
 EDIT_FIELDS = (TEXT_FIELD,)
 PREVIEW_FIELDS = (TEXT_FIELD,)
@@ -356,6 +366,8 @@ def submission(data: dict[str, Any], max_length: int) -> Submission:
         notify=data.get("notify", False),
         stamp=_string(data, SUBMISSION["stamp"]),
         honeypot=_string(data, SUBMISSION["honeypot"]),
+        challenge=_string(data, SUBMISSION["challenge"]),
+        solution=_string(data, SUBMISSION["solution"]),
     )
 
 
@@ -388,6 +400,16 @@ def count_uris(data: dict[str, Any]) -> list[str]:
     if len(uris) > MAX_COUNT_URIS:
         raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris")
     return uris
+
+
+def config_query(params: Mapping[str, str]) -> str | None:
+    """The query of GET /api/config: the thread (`uri`) whose surge mode to tell, if any."""
+    if "uri" not in params:
+        return None
+    try:
+        return uri(params["uri"])
+    except Problem as problem:
+        raise Problem("invalid_parameter", problem.detail, field="uri") from None
 
 
 def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]:

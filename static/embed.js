@@ -12,7 +12,7 @@
   const KEY = 'comments:' + SERVER;
   const threads = new Set();
   let seq = 0;
-  let config;
+  const configs = {};
   let stamp;
 
   // English is built in; another language is static/i18n/<code>.json (fetched when needed) and its
@@ -46,6 +46,10 @@
       lost: 'This comment can no longer be changed.',
       net: 'The comment server is not answering. Please try again.',
       oops: 'Something went wrong ({n}).',
+      slow: 'Busy thread: one comment every {n} seconds.',
+      hold: 'Busy thread: first comments are reviewed before they appear.',
+      again: 'Slow mode: you can post again in {n} s.', go: 'You can post again.',
+      pow: 'Checking that you are not a bot… {n}%',
     },
   };
   const loading = {};
@@ -158,7 +162,7 @@
     if (!r.ok) throw { code: 'network', ...data }; // a proxy's error page has no code
     return data;
   };
-  const getConfig = () => config || (config = api('GET', 'config').catch(() => ({})));
+  const getConfig = (uri) => configs[uri] || (configs[uri] = api('GET', 'config?' + new URLSearchParams({ uri })).catch(() => ({})));
   // "A form was opened now": the server holds comments written implausibly fast.
   const getStamp = () => stamp || (stamp = api('GET', 'stamp').then((r) => r.stamp, () => {}));
 
@@ -251,11 +255,13 @@
     const g = T.gen;
     const q = new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit });
     if (after) q.set('after', after);
-    const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig()]);
+    const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig(T.uri)]);
     if (g !== T.gen) return; // re-sorted meanwhile
     T.max = cfg.max_length;
     T.mod = cfg.moderation === 'pre';
     T.until = cfg.moderation_until; // when a scheduled mode ends
+    T.surge = cfg.surge;
+    T.slow = cfg.slow_mode_seconds;
     T.next = d.next;
     T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
@@ -438,6 +444,7 @@
     f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
     if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', until(T.until, T.lang)) : t('mod')));
+    else if (/slow|hold/.test(T.surge) && !edit) bar.append(h('p', 'cm-note', t(T.surge, T.slow)));
     if (li) bar.append(button(t('cancel'), 'cm-btn cm-ghost', () => f.close()));
     bar.append(set(h('button', 'cm-btn', t(edit ? 'save' : 'post')), { type: 'submit' }));
     f.append(f.err, bar);
@@ -481,6 +488,7 @@
     try {
       await (edit ? change(T, li, v.text) : post(T, f, li, v));
     } catch (e) {
+      if (e.code === 'slow_mode') return wait(T, f, e.retry_after);
       fail(T, f, e);
       if (ERRORS[e.code] === 'lost' && edit) {
         forget(li.c.id);
@@ -491,9 +499,85 @@
     f.removeAttribute('aria-busy');
   };
 
+  // Slow mode: the wait counts down under the form, whose button waits too; screen readers hear
+  // when it starts and when it is over, not every second.
+  const wait = (T, f, n) => {
+    const b = f.querySelector('[type=submit]');
+    f.busy = b.disabled = true;
+    f.removeAttribute('aria-busy');
+    say(T, T.t('again', n));
+    const tick = () => {
+      f.err.hidden = !n;
+      f.err.textContent = T.t('again', n);
+      if (n--) return setTimeout(tick, 1e3);
+      f.busy = b.disabled = false;
+      say(T, T.t('go'));
+    };
+    tick();
+  };
+
+  // The bot challenge, asked only under pressure: a counter s such that SHA-256(prefix:s) starts
+  // with d zero bits. SHA-256 of one block of ASCII, its first word only, with the constants
+  // derived from the primes; plain code, so no worker, blob or eval is needed under a strict CSP.
+  const K = [];
+  const H = [];
+  for (let n = 2, i = 0; i < 64; n++) {
+    let p = 1;
+    for (let d = 2; d * d <= n; d++) if (n % d < 1) p = 0;
+    if (p) {
+      if (i < 8) H[i] = Math.sqrt(n) % 1 * 2 ** 32 | 0;
+      K[i++] = Math.cbrt(n) % 1 * 2 ** 32 | 0;
+    }
+  }
+  const W = new Int32Array(64);
+  const sha0 = (s) => {
+    W.fill(0);
+    for (let i = 0; i < s.length; i++) W[i >> 2] |= s.charCodeAt(i) << 24 - i % 4 * 8;
+    W[s.length >> 2] |= 128 << 24 - s.length % 4 * 8;
+    W[15] = s.length * 8;
+    let [a, b, c, d, e, f, g, k] = H;
+    for (let i = 0; i < 64; i++) {
+      if (i > 15) {
+        const x = W[i - 15];
+        const y = W[i - 2];
+        W[i] = ((x >>> 7 | x << 25) ^ (x >>> 18 | x << 14) ^ x >>> 3) + W[i - 16] + ((y >>> 17 | y << 15) ^ (y >>> 19 | y << 13) ^ y >>> 10) + W[i - 7];
+      }
+      const t = k + ((e >>> 6 | e << 26) ^ (e >>> 11 | e << 21) ^ (e >>> 25 | e << 7)) + (e & f ^ ~e & g) + K[i] + W[i] | 0;
+      k = g; g = f; f = e; e = d + t | 0; d = c; c = b; b = a;
+      a = t + ((b >>> 2 | b << 30) ^ (b >>> 13 | b << 19) ^ (b >>> 22 | b << 10)) + (b & c ^ b & d ^ c & d) | 0;
+    }
+    return a + H[0];
+  };
+  // In slices, so the page stays responsive; progress shown, its start announced.
+  const solve = async (T, f, { prefix, difficulty }) => {
+    const note = f.pow || (f.pow = f.insertBefore(h('p', 'cm-note'), f.err));
+    say(T, T.t('pow', 0));
+    for (let i = 0; ; i++) {
+      const s = i.toString(36);
+      if (!(sha0(prefix + ':' + s) >>> 32 - difficulty)) return s; // the post's outcome is said next
+      if (i % 4096 < 1) {
+        note.textContent = T.t('pow', (1 - Math.exp(-i / 2 ** difficulty)) * 100 | 0);
+        await new Promise((r) => setTimeout(r));
+      }
+    }
+  };
+
   const post = async (T, f, li, v) => {
     Object.assign(v, { uri: T.uri, title: T.title || undefined, parent: li && li.c.id, stamp: await getStamp() });
-    const c = await api('POST', 'comments', v);
+    let c;
+    try {
+      for (let i = 0; !c; i++) {
+        try {
+          c = await api('POST', 'comments', v);
+        } catch (e) {
+          if (!e.challenge || i > 2) throw e;
+          v.challenge = e.challenge.token;
+          v.solution = await solve(T, f, e.challenge);
+        }
+      }
+    } finally {
+      if (f.pow) f.pow = f.pow.remove();
+    }
     const pending = c.status === 'pending';
     remember((m) => {
       m.me = { author: v.author, email: v.email, website: v.website, notify: v.notify };

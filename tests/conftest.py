@@ -110,6 +110,9 @@ def make_client(database_url, clock, tmp_path) -> Iterator:
             "COMMENTS_PREVIEW_RATE_LIMIT": "0",
             "COMMENTS_MIN_WRITE_SECONDS": "0",
             "COMMENTS_DUPLICATE_WINDOW": "0",
+            "COMMENTS_SURGE_RATE": "0",
+            "COMMENTS_SURGE_HOLD_RATE": "0",
+            "COMMENTS_CHALLENGE_DIFFICULTY": "0",
             "COMMENTS_PASSWORD_MEMORY": "8",
             **{f"COMMENTS_{key.upper()}": value for key, value in environ.items()},
         }

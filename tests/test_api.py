@@ -644,6 +644,8 @@ def test_config_for_the_embed(make_client):
         "moderation_until": None,
         "edit_window": 600,
         "max_length": 10000,
+        "surge": "normal",
+        "slow_mode_seconds": 30,
     }
 
 

@@ -73,6 +73,8 @@ def start_server(tmp_path, database_url, counter) -> Iterator:
             "min_write_seconds": "0",
             "duplicate_window": "0",
             "max_links": "0",
+            "surge_rate": "0",
+            "surge_hold_rate": "0",
         }
         workdir = tmp_path / f"server-{len(servers)}"
         workdir.mkdir()
@@ -203,3 +205,48 @@ def test_redis_down_falls_back_to_the_database(make_client, caplog):
     warnings = [r for r in caplog.records if r.name == "comments.ratelimit"]
     assert len(warnings) == 1, "one warning per outage, not one per post"
     assert "database" in warnings[0].getMessage()
+
+
+# What spends a budget: accepted comments only
+
+
+def spam_from(client, network: str, count: int, uri: str) -> None:
+    """`count` stampless posts (held as no_stamp) from hosts of one /24 network."""
+    for index in range(count):
+        answer = client.post(
+            "/api/comments",
+            json={"uri": uri, "text": f"buy now {network} {index}"},
+            headers={"X-Forwarded-For": f"{network}.{index % 250 + 1}"},
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["status"] == "pending"
+
+
+def test_comments_held_as_doubtful_spend_no_budget(make_client, clock, counter):
+    secret = secrets.token_urlsafe(16)
+    client = make_client(
+        redis_url=counter or "",
+        secret_key=secret,
+        rate_limit="10",
+        thread_rate_limit="30",
+        min_write_seconds="3",
+        trusted_proxies="127.0.0.1",
+    )
+    try:
+        for network in ("198.51.100", "203.0.113", "192.0.2"):
+            spam_from(client, network, 12, "/hot/")  # 36 held: more than either budget
+        stamp = client.get("/api/stamp").json()["stamp"]
+        clock.advance(seconds=20)
+        reader = {"X-Forwarded-For": "198.51.100.77"}  # a real reader on a spammer's network
+        answer = client.post(
+            "/api/comments",
+            json={"uri": "/hot/", "text": "A real thought", "stamp": stamp},
+            headers=reader,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["status"] == "approved"
+        if counter:
+            assert redis_counts(counter, secret, "thread") == [1]
+    finally:
+        if counter:
+            forget_counts(counter, secret)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from comments import db
 from comments.accounts import Accounts
-from comments.admin import audit, backup, bans, comment, privacy, queue, signin
+from comments.admin import audit, backup, bans, comment, privacy, queue, signin, threads
 from comments.admin.errors import (
     on_client_gone,
     on_crash,
@@ -50,6 +50,8 @@ routes = [
     Route("/comments/{comment_id:int}/ban", comment.ban, methods=["POST"]),
     Route("/threads/{thread_id:int}/closed", comment.set_closed, methods=["POST"]),
     Route("/threads/{thread_id:int}/title", comment.set_title, methods=["POST"]),
+    Route("/threads", threads.threads_page, methods=["GET"]),
+    Route("/threads/{thread_id:int}/mode", threads.pin_mode, methods=["POST"]),
     Route("/bans", bans.bans_page, methods=["GET"]),
     Route("/bans/{ban_id:int}/lift", bans.lift_ban, methods=["POST"]),
     Route("/audit", audit.audit_page, methods=["GET"]),

@@ -53,6 +53,8 @@ NOTICES = {
     "close": "Closed the thread to new comments.",
     "reopen": "Reopened the thread.",
     "retitle": "Saved the thread's title.",
+    "pin-mode": "Pinned the thread's mode.",
+    "lift-mode": "The server chooses the thread's mode again.",
     "erase": "Erased the address and {comments}.",
     "welcome": "Your password is set. Welcome!",
     "signed-out": "You are signed out.",

@@ -18,6 +18,7 @@ site says where its SQL lives, and a newcomer finds the SQL of a feature by the 
 - transfer: imports, backups and restores
 - feeds: the newest approved comments
 - sites: sites as a whole (the `comments sites` commands)
+- surges: threads' slower modes under a surge, the pressure they follow, spent bot challenges
 - rows: rows into models, shared by the modules above
 """
 
@@ -38,6 +39,7 @@ from comments.store import (
     queue,
     sites,
     subscriptions,
+    surges,
     threads,
     transfer,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "queue",
     "sites",
     "subscriptions",
+    "surges",
     "threads",
     "transfer",
 ]

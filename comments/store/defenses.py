@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, exists, func, select
+from sqlalchemy import Connection, bindparam, exists, func, or_, select
 
-from comments.models import Status
+from comments.models import ACCEPTED_HOLDS, Status
 from comments.tables import comments
 
 
 def recent_comments(
     conn: Connection, since: datetime, *, ip_hash: str | None = None, thread_id: int | None = None
 ) -> tuple[int, datetime | None]:
-    """How many comments came (from this address, or into this thread) since then, and when the
-    first of them did: what the rate limits count."""
-    where = [comments.c.created >= since]
+    """How many accepted comments came (from this address, or into this thread) since then, and
+    when the first of them did: what the rate limits count. Comments held as doubtful are left
+    out (see models.ACCEPTED_HOLDS)."""
+    accepted = or_(comments.c.held_reason.is_(None), comments.c.held_reason.in_(ACCEPTED_HOLDS))
+    where = [comments.c.created >= since, accepted]
     if ip_hash is not None:
         where.append(comments.c.ip_hash == ip_hash)
     if thread_id is not None:

@@ -65,6 +65,8 @@ class Server:
             "rate_limit": "0",
             "preview_rate_limit": "0",
             "min_write_seconds": "0",  # tests write faster than people; see server_short
+            "surge_rate": "0",  # nor would one thread's many tests be a surge
+            "surge_hold_rate": "0",
             **settings,
         }
         env.update({f"COMMENTS_{key.upper()}": value for key, value in settings.items()})
@@ -210,7 +212,12 @@ def server_short(tmp_path_factory, host) -> Iterator[Server]:
     """An edit window of 4 seconds, to watch the edit and delete buttons go; and comments written
     in less than a second after the form was opened (by its stamp) are held."""
     yield from start_server(
-        tmp_path_factory, host, "short", edit_window="4s", min_write_seconds="1"
+        tmp_path_factory,
+        host,
+        "short",
+        edit_window="4s",
+        min_write_seconds="1",
+        challenge_difficulty="0",  # held, rather than asked for the bot challenge
     )
 
 

@@ -16,9 +16,10 @@ def gzipped(path: Path) -> int:
 
 
 def test_embed_fits_the_size_budget():
-    """12 KB gzipped, script and stylesheet; a language other than English adds about 1 KB."""
+    """14 KB gzipped, script and stylesheet (12 KB until slow mode and the bot challenge came); a
+    language other than English adds about 1 KB."""
     embed = gzipped(STATIC / "embed.js") + gzipped(STATIC / "embed.css")
-    assert embed <= 12 * 1024, embed
+    assert embed <= 14 * 1024, embed
     largest_language = max(gzipped(path) for path in (STATIC / "i18n").glob("*.json"))
     assert largest_language <= 1024, largest_language
 

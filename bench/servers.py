@@ -26,6 +26,10 @@ DEFENSES_OFF = {
     "COMMENTS_MIN_WRITE_SECONDS": "0",
     "COMMENTS_DUPLICATE_WINDOW": "0",
     "COMMENTS_MAX_LINKS": "0",
+    # Posting 500 a second into one thread is a surge: slow mode and the challenge would refuse.
+    "COMMENTS_SURGE_RATE": "0",
+    "COMMENTS_SURGE_HOLD_RATE": "0",
+    "COMMENTS_CHALLENGE_DIFFICULTY": "0",
 }
 
 

@@ -75,6 +75,7 @@ def start_server(tmp_path, database_url, counter) -> Iterator:
             "max_links": "0",
             "surge_rate": "0",
             "surge_hold_rate": "0",
+            "challenge_difficulty": "0",
         }
         workdir = tmp_path / f"server-{len(servers)}"
         workdir.mkdir()

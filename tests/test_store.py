@@ -27,6 +27,9 @@ def service(database_url, tmp_path, clock):
             "COMMENTS_THREAD_RATE_LIMIT": "0",
             "COMMENTS_MIN_WRITE_SECONDS": "0",
             "COMMENTS_DUPLICATE_WINDOW": "0",
+            "COMMENTS_SURGE_RATE": "0",
+            "COMMENTS_SURGE_HOLD_RATE": "0",
+            "COMMENTS_CHALLENGE_DIFFICULTY": "0",
         }
     )
     engine = db.create_engine(config.database_url)

@@ -181,6 +181,11 @@ async def get_thread(request: Request) -> Response:
     etag = f'"t{version}"'
     if etag in ETAGS.findall(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=cache_headers(etag))
+    headers = {**cache_headers(etag), "Content-Type": "application/json"}
+    if version == 0:
+        # No such thread (yet): the one empty answer, made here with no read and kept nowhere,
+        # so requests for any number of unknown addresses leave nothing behind.
+        return Response(orjson.dumps(page_json(ThreadPage(None, uri, [], None))), headers=headers)
     cache: PageCache = request.app.state.page_cache
     key = (site, uri, sort, limit, after)
     page = cache.get(key)
@@ -188,8 +193,7 @@ async def get_thread(request: Request) -> Response:
         fresh = await run_in_threadpool(comment_service.read_thread, site, uri, sort, limit, after)
         version = fresh.thread.version if fresh.thread else 0
         page = cache.put(key, version, orjson.dumps(page_json(fresh)))
-        etag = f'"t{version}"'
-    headers = {**cache_headers(etag), "Content-Type": "application/json"}
+        headers["ETag"] = f'"t{version}"'
     if accepts_gzip(request.headers.get("accept-encoding", "")):
         return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return Response(page.body, headers=headers)

@@ -185,7 +185,7 @@ def create_app(
     app.state.config = config
     app.state.tokens = tokens
     app.state.service = service
-    app.state.page_cache = PageCache()
+    app.state.page_cache = PageCache(config.page_cache_mb * 1024 * 1024)
     app.state.preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
     app.state.accounts = accounts
     app.state.moderation = moderation

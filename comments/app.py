@@ -150,7 +150,7 @@ def create_app(
     service = CommentService(
         engine, config, tokens, clock, notifier=notifier, read_engine=replica, limiter=limiter
     )
-    accounts = Accounts(engine, config, tokens, clock)
+    accounts = Accounts(engine, config, tokens, clock, notifier=notifier)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
     admin_app = admin.create_admin(config, tokens, accounts, moderation)
@@ -167,6 +167,7 @@ def create_app(
                 sender.stop()
                 await sending
             await service.aclose()
+            accounts.close()
             limiter.close()
             engine.dispose()
             if replica is not None:

@@ -29,7 +29,8 @@ FORMAT = "comments-backup"
 VERSION = 2  # 2: the manifest line
 READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for completeness
 # Record type -> table, in the file's order: a row's foreign keys point to rows above it. Not
-# exported: sign_in_failures (failed sign-ins, which count for 15 minutes only).
+# exported: sign_in_failures (failed sign-ins, which count for 15 minutes only) and
+# moderator_sessions (a restored server asks its moderators to sign in again).
 RECORDS = {
     "thread": "threads",
     "comment": "comments",

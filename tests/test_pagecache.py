@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from comments import api
 from comments.api import page_json
 from comments.models import Cursor, Sort, ThreadPage
 from comments.pagecache import PageCache
@@ -143,3 +144,14 @@ def test_the_bound_is_a_setting_and_zero_keeps_nothing(make_client):
         page = client.get("/api/threads", params={"uri": "/post/"})
         assert page.status_code == 200 and page.json()["thread"]["count"] == 1
     assert len(client.app.state.page_cache) == 0
+
+
+def test_long_thread_queries_are_parsed_every_time_not_remembered(client):
+    api.remembered_thread_query.cache_clear()
+    long_uri = "/" + "long-path/" * 150
+    for number in range(50):
+        page = client.get("/api/threads", params={"uri": f"{long_uri}{number}/"})
+        assert page.status_code == 200 and page.json()["thread"]["uri"] == f"{long_uri}{number}/"
+    assert api.remembered_thread_query.cache_info().currsize == 0
+    client.get("/api/threads", params={"uri": "/short/"})
+    assert api.remembered_thread_query.cache_info().currsize == 1

@@ -30,6 +30,8 @@ LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?
 ETAGS = re.compile(r'"t\d+"')
 # Bytes a body may have: the longest text JSON-escaped (6 bytes a character at worst) + the rest.
 BODY_OVERHEAD = 16 * 1024
+# The longest thread query whose parse is remembered (api.thread_query): a few MiB at most.
+REMEMBERED_QUERY = 512
 
 
 # Request helpers
@@ -187,6 +189,11 @@ async def get_thread(request: Request) -> Response:
     etag = f'"t{version}"'
     if etag in ETAGS.findall(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=cache_headers(etag))
+    headers = {**cache_headers(etag), "Content-Type": "application/json"}
+    if version == 0:
+        # No such thread (yet): the one empty answer, made here with no read and kept nowhere,
+        # so requests for any number of unknown addresses leave nothing behind.
+        return Response(orjson.dumps(page_json(ThreadPage(None, uri, [], None))), headers=headers)
     cache: PageCache = request.app.state.page_cache
     key = (site, uri, sort, limit, after)
     page = cache.get(key)
@@ -194,18 +201,26 @@ async def get_thread(request: Request) -> Response:
         fresh = await run_in_threadpool(comment_service.read_thread, site, uri, sort, limit, after)
         version = fresh.thread.version if fresh.thread else 0
         page = cache.put(key, version, orjson.dumps(page_json(fresh)))
-        etag = f'"t{version}"'
-    headers = {**cache_headers(etag), "Content-Type": "application/json"}
+        headers["ETag"] = f'"t{version}"'
     if accepts_gzip(request.headers.get("accept-encoding", "")):
         return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return Response(page.body, headers=headers)
 
 
-@functools.lru_cache(maxsize=4096)
 def thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
     """The validated query of a thread page, remembered: the same few query strings ask for
-    nearly every page served, and parsing them again cost more than serving the cached page."""
+    nearly every page served, and parsing them again cost more than serving the cached page.
+    Only short ones are: 4,096 addresses of 2,000 characters would hold 40 MiB."""
+    if len(query_string) > REMEMBERED_QUERY:
+        return parse_thread_query(query_string)
+    return remembered_thread_query(query_string)
+
+
+def parse_thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
     return validate.thread_query(dict(parse_qsl(query_string.decode("latin-1"), True)))
+
+
+remembered_thread_query = functools.lru_cache(maxsize=4096)(parse_thread_query)
 
 
 def cache_headers(etag: str) -> dict[str, str]:

@@ -206,7 +206,7 @@ def create_app(
     service = CommentService(
         engine, config, tokens, clock, notifier=notifier, read_engine=replica, limiter=limiter
     )
-    accounts = Accounts(engine, config, tokens, clock)
+    accounts = Accounts(engine, config, tokens, clock, notifier=notifier)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
     admin_app = admin.create_admin(config, tokens, accounts, moderation)
@@ -223,6 +223,7 @@ def create_app(
                 sender.stop()
                 await sending
             await service.aclose()
+            accounts.close()
             limiter.close()
             engine.dispose()
             if replica is not None:
@@ -243,7 +244,7 @@ def create_app(
     app.state.config = config
     app.state.tokens = tokens
     app.state.service = service
-    app.state.page_cache = PageCache()
+    app.state.page_cache = PageCache(config.page_cache_mb * 1024 * 1024)
     app.state.preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
     app.state.accounts = accounts
     app.state.moderation = moderation

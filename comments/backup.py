@@ -34,7 +34,8 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
 }
 READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for completeness
 # Record type -> table, in the file's order: a row's foreign keys point to rows above it. Not
-# exported: sign_in_failures (failed sign-ins, which count for 15 minutes only).
+# exported: sign_in_failures (failed sign-ins, which count for 15 minutes only) and
+# moderator_sessions (a restored server asks its moderators to sign in again).
 RECORDS = {
     "thread": "threads",
     "comment": "comments",

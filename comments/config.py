@@ -94,6 +94,8 @@ class Config:
     moderator_mail_time: int = 7 * 3600  # seconds after midnight UTC that daily digests go
     # Where the rate limits count ("" = the database); may carry a password
     redis_url: str = dataclasses.field(default="", repr=False)
+    # Memory each worker's cache of thread pages may hold, in MiB (comments/pagecache.py)
+    page_cache_mb: int = 64
 
     @functools.cached_property
     def site_table(self) -> SiteTable:
@@ -471,6 +473,7 @@ PARSERS: dict[str, Any] = {
     # Each bit doubles the reader's work; past 28 a phone would take minutes.
     "challenge_difficulty": _parse_int(0, 28),
     "redis_url": _parse_redis_url,
+    "page_cache_mb": _parse_int(0, 64 * 1024),
     "site_schedule": parse_site_schedules,
     "moderator_mail": lambda text: _parse_moderator_mail(text)[0],
     "moderator_mail_window": lambda text: _parse_duration(str(text)),

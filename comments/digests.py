@@ -37,15 +37,16 @@ class Digests:
         address = json.loads(item.payload)["to"]
         with transaction(self.engine, write=True) as conn:
             found = store.digests.gather_notices(conn, item.id, address)
+            epoch = store.accounts.session_epochs(conn).get(address.lower())
         # The same comment noted twice (held, then reported) is listed once.
         unique = list({comment.id: (comment, thread) for comment, thread, _ in found}.values())
         if not unique:
             return  # another digest took them (or they were erased): nothing to say
         if len(unique) == 1:
             subject = self.notifier.moderators_subject(*unique[0])
-            text = self.notifier.moderators_text(*unique[0], address)
+            text = self.notifier.moderators_text(*unique[0], address, epoch)
         else:
-            subject, text = self._digest(unique, address, found[0][2])
+            subject, text = self._digest(unique, address, epoch, found[0][2])
         config = self.notifier.config
         payload = {
             "to": address,
@@ -59,7 +60,7 @@ class Digests:
         mail.send_email(config, payload)
 
     def _digest(
-        self, found: list[tuple[Comment, Thread]], address: str, since: datetime
+        self, found: list[tuple[Comment, Thread]], address: str, epoch: int | None, since: datetime
     ) -> tuple[str, str]:
         pending = sum(comment.status is Status.PENDING for comment, _ in found)
         sites = sorted({thread.site for _, thread in found})
@@ -70,7 +71,7 @@ class Digests:
         )
         sections = [
             f"{number}. {self._state(comment)}\n\n"
-            + self.notifier.moderators_section(comment, thread, address)
+            + self.notifier.moderators_section(comment, thread, address, epoch)
             for number, (comment, thread) in enumerate(found[:MAX_LISTED], 1)
         ]
         rest = len(found) - MAX_LISTED

@@ -29,12 +29,20 @@ BAN_REASON = "banned with the link in a moderators' mail"
 
 
 def action_link(
-    config: Config, tokens: Tokens, comment_id: int, action: Action, moderator: str, now: datetime
+    config: Config,
+    tokens: Tokens,
+    comment_id: int,
+    action: Action,
+    moderator: str,
+    now: datetime,
+    epoch: int | None = None,
 ) -> str:
-    """A link for one moderator to do one thing to one comment, until the link lifetime ends."""
+    """A link for one moderator to do one thing to one comment, until the link lifetime ends
+    or the moderator's account signs out everywhere (`epoch`: its session epoch; None for an
+    address of COMMENTS_MODERATOR_EMAILS that has no account)."""
     token = tokens.sign(
         Purpose.MAIL_ACTION,
-        {"c": comment_id, "a": action.value, "m": moderator},
+        {"c": comment_id, "a": action.value, "m": moderator, "e": epoch},
         now + timedelta(seconds=config.link_lifetime),
     )
     return f"{config.public_url}/mail/action?token={token}"
@@ -107,7 +115,7 @@ class MailLinks:
             used = store.links.link_used_at(conn, Tokens.digest(token))
             if used is not None:
                 raise _used(used)
-            if not self._is_moderator(conn, claim["m"]):
+            if not self._is_moderator(conn, claim["m"], claim.get("e")):
                 raise _invalid()
             comment = store.threads.get_comment(conn, claim["c"])
             if comment is None:
@@ -144,13 +152,17 @@ class MailLinks:
                 store.links.release_link(conn, digest)
             raise
 
-    def _is_moderator(self, conn: Connection, email: object) -> bool:
-        """Links stop working for a moderator who was removed (or dropped from the list)."""
+    def _is_moderator(self, conn: Connection, email: object, epoch: object) -> bool:
+        """Links stop working for a moderator who was removed (or dropped from the list), and
+        when their account signed out everywhere (or changed its password) since."""
         if not isinstance(email, str):
+            return False
+        account = store.accounts.get_moderator_by_email(conn, email.lower())
+        if account is not None and account.session_epoch != epoch:
             return False
         if self.config.moderator_emails:
             return email.lower() in {address.lower() for address in self.config.moderator_emails}
-        return store.accounts.get_moderator_by_email(conn, email.lower()) is not None
+        return account is not None
 
     # Commenters' links
 

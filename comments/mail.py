@@ -113,6 +113,21 @@ class MailNotifier(Notifier):
         self._queue_webhook(conn, "comment.held", [(comment, thread)])
         self._tell_moderators(conn, comment, thread)
 
+    def sign_in_link_asked(self, conn: Connection, email: str, link: str, until: datetime) -> None:
+        """A moderator asked for a sign-in link on the sign-in page."""
+        self._queue_mail(
+            conn,
+            email,
+            "Your sign-in link",
+            paragraphs(
+                "Someone, probably you, asked for a link to sign in to moderate comments at "
+                f"{self.config.public_url}. It signs you in once, until {until:%H:%M} UTC:\n{link}",
+                "If it was not you, ignore this message: nobody can sign in without the link. "
+                "Someone may be guessing your password: sign-ins with it stay possible from "
+                "other networks than theirs.",
+            ),
+        )
+
     def moderator_acted(
         self, conn: Connection, moderator: str, action: Action, changed: list[Comment]
     ) -> None:
@@ -148,6 +163,7 @@ class MailNotifier(Notifier):
         if not self.config.mail_enabled or self.config.notify_moderators is Notify.OFF:
             return
         addresses = self.config.moderator_emails or tuple(store.accounts.moderator_emails(conn))
+        epochs = store.accounts.session_epochs(conn)
         for address in _unique(addresses):
             if is_coalescing(self.config):
                 self._queue_notice(conn, address, comment)
@@ -156,7 +172,7 @@ class MailNotifier(Notifier):
                 conn,
                 address,
                 self.moderators_subject(comment, thread),
-                self.moderators_text(comment, thread, address),
+                self.moderators_text(comment, thread, address, epochs.get(address.lower())),
             )
 
     def _tell_parent_author(self, conn: Connection, reply: Comment, thread: Thread) -> None:
@@ -222,7 +238,9 @@ class MailNotifier(Notifier):
         what = "Comment to review" if comment.status is Status.PENDING else "New comment"
         return f"[{thread.site}] {what} on {_title(thread)}"
 
-    def moderators_text(self, comment: Comment, thread: Thread, moderator: str) -> str:
+    def moderators_text(
+        self, comment: Comment, thread: Thread, moderator: str, epoch: int | None
+    ) -> str:
         if comment.status is Status.PENDING:
             reason = HELD_REASONS.get(comment.held_reason or "", comment.held_reason or "")
             opening = "A comment is waiting for your review" + (f": {reason}." if reason else ".")
@@ -230,12 +248,15 @@ class MailNotifier(Notifier):
             opening = f"A new comment was {STATUS_WORDS[comment.status]}."
         return paragraphs(
             opening,
-            self.moderators_section(comment, thread, moderator),
+            self.moderators_section(comment, thread, moderator, epoch),
             self.moderators_footer(moderator),
         )
 
-    def moderators_section(self, comment: Comment, thread: Thread, moderator: str) -> str:
-        """One comment as moderators are told of it: where, who, what, and the one-click links."""
+    def moderators_section(
+        self, comment: Comment, thread: Thread, moderator: str, epoch: int | None
+    ) -> str:
+        """One comment as moderators are told of it: where, who, what, and the one-click links
+        (carrying the moderator's session epoch: "Sign out everywhere" ends them too)."""
         reply = f", a reply to #{comment.parent_id}" if comment.parent_id else ""
         details = [
             ("Thread", f"{_title(thread)}\n{thread_url(self.config, thread)}"),
@@ -256,7 +277,7 @@ class MailNotifier(Notifier):
         now = self.clock()
         actions = "\n\n".join(
             f"{labels[action]}:\n"
-            + links.action_link(self.config, self.tokens, comment.id, action, moderator, now)
+            + links.action_link(self.config, self.tokens, comment.id, action, moderator, now, epoch)
             for action in offered
         )
         return "\n\n".join(

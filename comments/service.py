@@ -49,6 +49,9 @@ class Notifier:
     def comment_held(self, conn: Connection, comment: Comment, thread: Thread) -> None:
         pass
 
+    def sign_in_link_asked(self, conn: Connection, email: str, link: str, until: datetime) -> None:
+        pass
+
 
 class CommentService:
     def __init__(

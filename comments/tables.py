@@ -128,13 +128,29 @@ moderators = Table(
     Column("last_sign_in", UTCDateTime(), nullable=True),
 )
 
+# Sign-in attempts of the last 15 minutes, per (account, network) and per network: written
+# before the password is checked, and taken back when it was right (comments/accounts.py).
 sign_in_failures = Table(
     "sign_in_failures",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("key", String(128), nullable=False),  # an email, or a hashed address
+    Column("key", String(128), nullable=False),  # hashed: net:<address> or acct:<email>:net:...
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_sign_in_failures_key_at", "key", "at"),
+)
+
+# A moderator's sessions in force: the cookie names one, and signing out deletes it, so a copy
+# of the cookie is worthless from then on.
+moderator_sessions = Table(
+    "moderator_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # random; the signed cookie carries it
+    Column(
+        "moderator_id", Integer, ForeignKey("moderators.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("expires", UTCDateTime(), nullable=False),
+    Index("ix_moderator_sessions_moderator", "moderator_id"),
 )
 
 bans = Table(

@@ -18,6 +18,7 @@ class Purpose(enum.StrEnum):
 
     SIGN_IN = "sign-in"  # the moderator's one-time link to set a password
     SESSION = "session"  # the moderator's session cookie
+    MAIL_SIGN_IN = "mail-sign-in"  # "email me a sign-in link": one sign-in, minutes long
     MAIL_ACTION = "mail-action"  # approve/hide/ban links in moderators' mail
     CONFIRM_EMAIL = "confirm-email"  # double opt-in for reply notifications
     UNSUBSCRIBE = "unsubscribe"

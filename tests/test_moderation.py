@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,10 @@ MODERATOR = "mod@example.org"
 
 def services(client: TestClient) -> tuple[ModerationService, Accounts]:
     return client.app.state.moderation, client.app.state.accounts
+
+
+def authenticate(accounts: Accounts, email: str, password: str, ip_hash: str):
+    return asyncio.run(accounts.authenticate(email, password, ip_hash))
 
 
 def status(moderation: ModerationService, comment_id: int) -> str | None:
@@ -392,7 +397,7 @@ def test_a_sign_in_link_works_once_and_sets_a_password(client, clock):
     with pytest.raises(Problem) as used:
         accounts.redeem_link(token)
     assert used.value.code == "link_invalid"
-    assert accounts.authenticate(MODERATOR, "a long enough password", "ip").id == moderator.id
+    assert authenticate(accounts, MODERATOR, "a long enough password", "ip").id == moderator.id
 
     expired = accounts.add(MODERATOR).split("token=")[1]
     clock.advance(hours=25)
@@ -405,32 +410,43 @@ def test_sessions_end_with_sign_out_everywhere_a_new_password_or_removal(client)
     _, accounts = services(client)
     token = accounts.add(MODERATOR).split("token=")[1]
     moderator = accounts.set_password(token, "a long enough password")
-    session = accounts.session_token(moderator)
+    session = accounts.start_session(moderator)
     assert accounts.session_moderator(session).email == MODERATOR
     assert accounts.session_moderator("forged." + session) is None
 
     accounts.sign_out_everywhere(moderator)
     assert accounts.session_moderator(session) is None
 
-    moderator = accounts.authenticate(MODERATOR, "a long enough password", "ip")
-    session = accounts.session_token(moderator)
+    moderator = authenticate(accounts, MODERATOR, "a long enough password", "ip")
+    session = accounts.start_session(moderator)
     assert accounts.remove(MODERATOR)
     assert accounts.session_moderator(session) is None
     assert not accounts.remove(MODERATOR)
     assert accounts.list() == []
 
 
-def test_sign_in_throttling_counts_per_account_and_per_address(client, clock):
+def test_sign_in_throttling_counts_per_account_and_network_and_per_network(client, clock):
     _, accounts = services(client)
     token = accounts.add(MODERATOR).split("token=")[1]
     accounts.set_password(token, "a long enough password")
-    for n in range(5):
+    for _ in range(5):
         with pytest.raises(Problem) as wrong:
-            accounts.authenticate(MODERATOR, "guess", f"ip-{n}")  # five addresses, one account
+            authenticate(accounts, MODERATOR, "guess", "guessers")
         assert wrong.value.code == "sign_in_failed"
     with pytest.raises(Problem) as throttled:
-        accounts.authenticate(MODERATOR, "a long enough password", "ip-new")
+        authenticate(accounts, MODERATOR, "a long enough password", "guessers")
     assert throttled.value.code == "too_many_attempts"
     assert throttled.value.headers["Retry-After"] == "900"
+    # The owner, elsewhere, is not locked out; nor are other accounts from the guessers' network.
+    assert authenticate(accounts, MODERATOR, "a long enough password", "home").email == MODERATOR
+    for n in range(15):
+        with pytest.raises(Problem) as other:
+            authenticate(accounts, f"other-{n}@example.org", "guess", "guessers")
+        assert other.value.code == "sign_in_failed"
+    # Twenty failures from one network close it to every account.
+    with pytest.raises(Problem) as closed:
+        authenticate(accounts, "someone@example.org", "guess", "guessers")
+    assert closed.value.code == "too_many_attempts"
     clock.advance(minutes=15, seconds=1)
-    assert accounts.authenticate(MODERATOR, "a long enough password", "ip-new").email == MODERATOR
+    back = authenticate(accounts, MODERATOR, "a long enough password", "guessers")
+    assert back.email == MODERATOR

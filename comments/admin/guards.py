@@ -25,12 +25,13 @@ async def session_moderator(request: Request) -> Moderator | None:
     return await run_in_threadpool(admin_of(request).accounts.session_moderator, token)
 
 
-def start_session(request: Request, moderator: Moderator, target: str) -> Response:
+async def start_session(request: Request, moderator: Moderator, target: str) -> Response:
     admin = admin_of(request)
+    token = await run_in_threadpool(admin.accounts.start_session, moderator)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
-        admin.accounts.session_token(moderator),
+        token,
         max_age=admin.config.session_lifetime,
         path="/admin",
         secure=is_https(request),
@@ -40,7 +41,9 @@ def start_session(request: Request, moderator: Moderator, target: str) -> Respon
     return response
 
 
-def end_session(request: Request, target: str) -> Response:
+async def end_session(request: Request, target: str) -> Response:
+    """Ends the session on the server too: the cookie, replayed, opens nothing."""
+    await run_in_threadpool(admin_of(request).accounts.sign_out, request.cookies.get(COOKIE))
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(
         COOKIE, path="/admin", secure=is_https(request), httponly=True, samesite="lax"

@@ -36,9 +36,7 @@ async def sign_in(request: Request) -> Response:
     email = field(data, "email")
     ip_hash = admin.tokens.hash_ip(client_ip(request))
     try:
-        moderator = await run_in_threadpool(
-            admin.accounts.authenticate, email, secret(data, "password"), ip_hash
-        )
+        moderator = await admin.accounts.authenticate(email, secret(data, "password"), ip_hash)
     except Problem as problem:
         return render(
             request,
@@ -49,7 +47,33 @@ async def sign_in(request: Request) -> Response:
             next=target,
             email=email,
         )
-    return start_session(request, moderator, target)
+    return await start_session(request, moderator, target)
+
+
+async def mail_link(request: Request) -> Response:
+    """ "Email me a sign-in link": the same answer whether or not the address is a moderator's."""
+    require_same_origin(request)
+    admin = admin_of(request)
+    data = await request.form()
+    ip_hash = admin.tokens.hash_ip(client_ip(request))
+    await run_in_threadpool(admin.accounts.mail_sign_in_link, field(data, "email"), ip_hash)
+    return redirect("/admin/sign-in", done="link-sent")
+
+
+async def link_page(request: Request) -> Response:
+    """Where the link by mail leads: a button, since mail scanners open every link they see."""
+    token = request.query_params.get("token", "")
+    moderator = await run_in_threadpool(admin_of(request).accounts.read_mail_link, token)
+    return render(request, "sign_in_link.html", email=moderator.email, token=token)
+
+
+async def sign_in_with_link(request: Request) -> Response:
+    # The one-time token in the form is what a forged form cannot know.
+    require_same_origin(request)
+    data = await request.form()
+    accounts = admin_of(request).accounts
+    moderator = await run_in_threadpool(accounts.redeem_mail_link, field(data, "token"))
+    return await start_session(request, moderator, HOME)
 
 
 async def welcome_page(request: Request) -> Response:
@@ -79,15 +103,15 @@ async def welcome(request: Request) -> Response:
             email=invited.email,
             token=token,
         )
-    return start_session(request, moderator, with_params(HOME, done="welcome"))
+    return await start_session(request, moderator, with_params(HOME, done="welcome"))
 
 
 @form
 async def sign_out(request: Request, moderator: Moderator, data: FormData) -> Response:
-    return end_session(request, with_params("/admin/sign-in", done="signed-out"))
+    return await end_session(request, with_params("/admin/sign-in", done="signed-out"))
 
 
 @form
 async def sign_out_everywhere(request: Request, moderator: Moderator, data: FormData) -> Response:
     await run_in_threadpool(admin_of(request).accounts.sign_out_everywhere, moderator)
-    return end_session(request, with_params("/admin/sign-in", done="signed-out-everywhere"))
+    return await end_session(request, with_params("/admin/sign-in", done="signed-out-everywhere"))

@@ -59,6 +59,8 @@ NOTICES = {
     "welcome": "Your password is set. Welcome!",
     "signed-out": "You are signed out.",
     "signed-out-everywhere": "You are signed out on every device.",
+    "link-sent": "If that address is a moderator's, a sign-in link is on its way; it works once, "
+    "for 15 minutes.",
 }
 
 

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from comments import config as settings
-from comments import db
+from comments import db, serving
 from comments.app import create_app
 from tests.conftest import postgresql_engine_url
 from tests.helpers import ORIGIN, SECRET, assert_problem, need
@@ -433,7 +433,12 @@ def test_a_crash_says_it_closes_the_connection_and_the_next_request_works(tmp_pa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical", lifespan="on"))
+    # Served as `comments serve` serves it: uvicorn with the protocol of comments.serving.
+    limits = {"header_timeout": 10, "body_timeout": 30, "max_connections": 100}
+    config = serving.ServerConfig(
+        app, port=port, log_level="critical", lifespan="on", http=serving.Protocol, **limits
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

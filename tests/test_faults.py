@@ -180,6 +180,14 @@ def test_postgresql_going_away_answers_503_and_nothing_acknowledged_is_lost(
             reading = client.get("/api/threads", params={"uri": "/post/"})
             assert_fault(reading, 503, "database_unavailable", "5")
             assert_fault(client.get("/healthz"), 503, "database_unavailable", "5")
+            signing_in = client.post(
+                "/admin/sign-in",
+                data={"email": EMAIL, "password": "correct horse battery"},
+                headers={"Origin": "http://testserver"},
+            )
+            assert signing_in.status_code == 503  # the admin's own error page, with its advice
+            assert signing_in.headers["retry-after"] == "5"
+            assert "text/html" in signing_in.headers["content-type"]
         assert_logged_in_one_line(caplog.records, "database_unavailable")
 
         proxy.restore()

@@ -9,9 +9,11 @@ import errno
 import http.client
 import logging
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from comments import config as settings
-from comments import db
+from comments import db, serving
 from comments.app import create_app
 from tests.conftest import postgresql_engine_url
 from tests.helpers import ORIGIN, SECRET, assert_problem, need
@@ -178,6 +180,14 @@ def test_postgresql_going_away_answers_503_and_nothing_acknowledged_is_lost(
             reading = client.get("/api/threads", params={"uri": "/post/"})
             assert_fault(reading, 503, "database_unavailable", "5")
             assert_fault(client.get("/healthz"), 503, "database_unavailable", "5")
+            signing_in = client.post(
+                "/admin/sign-in",
+                data={"email": EMAIL, "password": "correct horse battery"},
+                headers={"Origin": "http://testserver"},
+            )
+            assert signing_in.status_code == 503  # the admin's own error page, with its advice
+            assert signing_in.headers["retry-after"] == "5"
+            assert "text/html" in signing_in.headers["content-type"]
         assert_logged_in_one_line(caplog.records, "database_unavailable")
 
         proxy.restore()
@@ -247,21 +257,32 @@ def test_statements_parameters_stay_out_of_error_messages(tmp_path):
 
 
 @pytest.fixture
-def small_volume(tmp_path) -> Iterator[Path]:
-    """A 4 MiB tmpfs of the test's own (the machine's disks are never filled)."""
-    volume = tmp_path / "volume"
-    volume.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(volume)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        need(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip() or 'not root'}")
-    try:
-        yield volume
-    finally:
+def small_volume_of(tmp_path) -> Iterator:
+    """`small_volume_of("4m")` -> a tmpfs of that size of the test's own (the machine's disks
+    are never filled), unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: str, parent: Path = tmp_path) -> Path:
+        volume = parent / f"volume-{len(mounted)}"
+        volume.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(volume)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            need(f"cannot mount a small tmpfs to fill: {done.stderr.strip() or 'not root'}")
+        mounted.append(volume)
+        return volume
+
+    yield mount
+    for volume in mounted:
         subprocess.run(["umount", "-l", str(volume)], check=False)
+
+
+@pytest.fixture
+def small_volume(small_volume_of) -> Path:
+    return small_volume_of("4m")
 
 
 def fill(volume: Path) -> Path:
@@ -316,6 +337,93 @@ def test_sqlite_on_a_full_disk_answers_507_and_recovers(small_volume, tmp_path, 
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+# PostgreSQL on a volume that fills up: a private cluster of the test's own
+
+
+def postgres_binaries() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def full_postgresql(small_volume_of) -> Iterator[tuple[str, Path]]:
+    """(URL, its data volume) of a PostgreSQL cluster started for this test on its own port,
+    its tables on a 48 MiB tmpfs and its write-ahead log beside it on the disk: a full volume
+    then fails the table's growth (SQLSTATE 53100), not the log's (which stops the server)."""
+    binaries = postgres_binaries()
+    if binaries is None or os.geteuid() != 0:
+        need("a private PostgreSQL cluster needs its binaries and root (to mount and to run it)")
+    # Outside pytest's own temporary tree, which only root may enter.
+    home = Path(tempfile.mkdtemp(prefix="comments-postgresql-"))
+    volume = small_volume_of("48m", home)
+    for path in (home, volume):
+        os.chown(path, *postgres_ids())
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, wal = volume / "data", home / "pg_wal"
+    initdb = [str(binaries / "initdb"), "-D", str(data), f"--waldir={wal}", "--no-sync"]
+    subprocess.run(
+        [*as_postgres, *initdb, "-A", "trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data)]
+    log = home / "postgresql.log"
+    subprocess.run(
+        [*pg_ctl, "-o", options, "-l", str(log), "-w", "start"], check=True, capture_output=True
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", volume
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(["umount", "-l", str(volume)], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+def test_postgresql_on_a_full_disk_answers_507_and_recovers(full_postgresql, tmp_path, caplog):
+    url, volume = full_postgresql
+    engine = db.create_engine(url)
+    db.migrate(engine)
+    engine.dispose()
+    text = "A comment long enough to need pages of its own. " * 150
+    acknowledged = set()
+    with client_of(url, tmp_path) as client:
+        for n in range(5):
+            response = submit(client, f"{n} {text}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+
+        filler = fill(volume)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="comments"):
+            # The table's last pages may have room still: write until they are full.
+            for n in range(500):
+                response = submit(client, f"full {n} {text}")
+                if response.status_code != 201:
+                    break
+                acknowledged.add(response.json()["id"])
+            assert_fault(response, 507, "storage_full", "60")
+        assert_logged_in_one_line(caplog.records, "storage_full")
+        page = client.get("/api/threads", params={"uri": "/post/", "limit": "200"})
+        assert page.status_code == 200  # reading needs no space
+        assert {comment["id"] for comment in page.json()["comments"]} == acknowledged
+
+        os.remove(filler)
+        for n in range(3):
+            response = submit(client, f"after {n} {text}")
+            assert response.status_code == 201, response.text
+            acknowledged.add(response.json()["id"])
+    assert stored_ids(url) == acknowledged
+
+
 # A crash closes the connection, and says so
 
 
@@ -333,7 +441,12 @@ def test_a_crash_says_it_closes_the_connection_and_the_next_request_works(tmp_pa
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical", lifespan="on"))
+    # Served as `comments serve` serves it: uvicorn with the protocol of comments.serving.
+    limits = {"header_timeout": 10, "body_timeout": 30, "max_connections": 100}
+    config = serving.ServerConfig(
+        app, port=port, log_level="critical", lifespan="on", http=serving.Protocol, **limits
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -216,7 +216,7 @@ def test_an_old_name_of_a_configured_site_is_suggested_as_that_site(make_client)
 
 def test_serve_logs_the_warning_before_it_starts(make_client, database_url, monkeypatch, caplog):
     post(make_client(origins=""), "x", headers={"Origin": "http://localhost:4000"})
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("comments.serving.serve", lambda *args, **kwargs: None)
     for name, value in {
         "COMMENTS_DATABASE_URL": database_url,
         "COMMENTS_SECRET_KEY": SECRET,

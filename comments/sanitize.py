@@ -36,12 +36,13 @@ _EMPHASIS_OPEN = frozenset({"em_open", "strong_open", "s_open"})
 
 # The work of rendering grows with the markup, not with the length: plain words cost about a
 # microsecond a character, while each character that can open a tag or an entity costs 10 to
-# 35 (markdown-it, then html5lib handles every tag and entity as a token of its own, in Python).
+# 35 microseconds (markdown-it, then html5lib handles every tag and entity as a token of its own,
+# in Python).
 # At 100,000 characters the worst texts took 1.5 to 5 s of CPU ("&" * 100_000, "```\n" *
 # 25_000). So the markup is bounded instead: a text's weight is its characters other than
 # letters, digits, spaces and tabs, with line breaks, ":" (links) and "@" (email links) counted
 # more, as they make more work. Prose weighs about 4% of its length, this README 15%, code 25%;
-# the heaviest text of MAX_MARKUP renders in about 0.25 s.
+# the heaviest text of MAX_MARKUP renders in about 0.2 s (it was seconds).
 MAX_MARKUP = 10_000
 _MARKUP = re.compile(r"[^\w \t]|_")
 _MARKUP_EXTRA = {"\n": 1, ":": 1, "@": 3}

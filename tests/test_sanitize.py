@@ -415,6 +415,8 @@ HEAVY_UNITS = {
     "stars": "*a ",
     "strikes": "~~a ",
     "quote-markers": "> - ",
+    "schemes-without-hosts": "http:// ",  # markdown-it's linkify was quadratic in these
+    "schemes-in-brackets": ")  ([http://a-\t",
     "long-url": "http://" + "a" * 99_990,
     "long-word": "a" * MAX_LENGTH,
 }
@@ -481,3 +483,30 @@ def test_the_tree_walker_yields_what_html5libs_own_does(text):
     ).clean(html)
     ours = _cleaner().clean(html)
     assert re.sub(r' rel="[^"]*"', "", ours) == stock
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see https://a.example/x*, mailto:a@b.example, ftp://f.example and xhttps://no.example",
+        "a" * 70 + "http://b.example and *https://c.example* and (https://d.example/(e))",
+        "http:// https:// " * 50 + "https://e.example/?q=1#f",
+        "[not https://g.example](https://h.example) `https://i.example` HTTPS://J.EXAMPLE",
+    ],
+)
+def test_links_are_found_as_markdown_its_own_rule_finds_them(text):
+    from markdown_it.rules_inline.linkify import linkify
+
+    stock = _markdown.__wrapped__()  # a fresh instance, with markdown-it's own linkify rule
+    stock.inline.ruler.at("linkify", linkify)
+    assert _markdown().render(text) == stock.render(text)
+
+
+def test_looking_for_link_schemes_is_linear():
+    """Each "://" made markdown-it search all the text before it: 0.85 s for these 20,000
+    characters (2.2 s for twice as many); now about 0.02 s."""
+    text = heaviest("http:// ")
+    _markdown().render("warm https://up.example")
+    start = time.process_time()
+    _markdown().render(text)
+    assert time.process_time() - start < 0.25

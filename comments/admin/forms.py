@@ -29,13 +29,6 @@ def secret(data: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def required(data: FormData, name: str, message: str) -> str:
-    value = field(data, name)
-    if not value:
-        raise Problem("field_required", message, field=name)
-    return value
-
-
 def is_number(value: object) -> bool:
     """An id or a count as typed: ASCII digits only (str.isdigit takes "²"), of a sane length."""
     return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15

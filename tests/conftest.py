@@ -15,7 +15,7 @@ from comments import config as settings
 from comments import db
 from comments.app import create_app
 from comments.tables import metadata
-from tests.helpers import ORIGIN, SECRET, need
+from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, need
 
 
 def postgresql_engine_url() -> str:
@@ -104,15 +104,7 @@ def make_client(database_url, clock, tmp_path) -> Iterator:
             "COMMENTS_DATABASE_URL": database_url,
             "COMMENTS_SECRET_KEY": SECRET,
             "COMMENTS_ORIGINS": ORIGIN,
-            # Defenses off unless a test turns one on: they would hold or refuse its posts.
-            "COMMENTS_RATE_LIMIT": "0",
-            "COMMENTS_THREAD_RATE_LIMIT": "0",
-            "COMMENTS_PREVIEW_RATE_LIMIT": "0",
-            "COMMENTS_MIN_WRITE_SECONDS": "0",
-            "COMMENTS_DUPLICATE_WINDOW": "0",
-            "COMMENTS_SURGE_RATE": "0",
-            "COMMENTS_SURGE_HOLD_RATE": "0",
-            "COMMENTS_CHALLENGE_DIFFICULTY": "0",
+            **DEFENSES_OFF,
             "COMMENTS_PASSWORD_MEMORY": "8",
             **{f"COMMENTS_{key.upper()}": value for key, value in environ.items()},
         }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from starlette.testclient import TestClient
@@ -36,3 +38,24 @@ def post(client: TestClient, text: str = "Hello", uri: str = "/post/", **fields)
     response = client.post("/api/comments", json={"uri": uri, "text": text, **fields})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def run_async(coroutine):
+    """asyncio.run, in a thread of its own: the browser tests' sync API keeps a loop running in
+    this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+# Every posting defense off, for tests of something else: each would hold or refuse their posts.
+# A test of a defense turns its own back on.
+DEFENSES_OFF = {
+    "COMMENTS_RATE_LIMIT": "0",
+    "COMMENTS_THREAD_RATE_LIMIT": "0",
+    "COMMENTS_PREVIEW_RATE_LIMIT": "0",
+    "COMMENTS_MIN_WRITE_SECONDS": "0",
+    "COMMENTS_DUPLICATE_WINDOW": "0",
+    "COMMENTS_SURGE_RATE": "0",
+    "COMMENTS_SURGE_HOLD_RATE": "0",
+    "COMMENTS_CHALLENGE_DIFFICULTY": "0",
+}

@@ -30,7 +30,7 @@ from comments import config as settings
 from comments import db, serving
 from comments.app import create_app
 from tests.conftest import postgresql_engine_url
-from tests.helpers import ORIGIN, SECRET, assert_problem, need
+from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, assert_problem, need
 
 EMAIL = "ada.lovelace@example.org"
 
@@ -42,10 +42,7 @@ def app_settings(url: str, data_dir: Path) -> settings.Config:
             "COMMENTS_DATABASE_URL": url,
             "COMMENTS_SECRET_KEY": SECRET,
             "COMMENTS_ORIGINS": ORIGIN,
-            "COMMENTS_RATE_LIMIT": "0",
-            "COMMENTS_THREAD_RATE_LIMIT": "0",
-            "COMMENTS_MIN_WRITE_SECONDS": "0",
-            "COMMENTS_DUPLICATE_WINDOW": "0",
+            **DEFENSES_OFF,
         }
     )
 

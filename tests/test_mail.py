@@ -33,7 +33,7 @@ from comments.config import ConfigError
 from comments.links import BAN_REASON
 from comments.models import Action, OutboxItem, OutboxKind, QueueView, Status
 from comments.outbox import LEASE, MAX_ATTEMPTS, Round, retry_delay
-from tests.helpers import ORIGIN, SECRET, post
+from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, post
 
 MAIL_FROM = "comments@blog.example"
 PUBLIC_URL = "https://comments.example"
@@ -143,13 +143,7 @@ def settings_for(database_url: str, data_dir, **environ: str) -> settings.Config
             "COMMENTS_DATABASE_URL": database_url,
             "COMMENTS_SECRET_KEY": SECRET,
             "COMMENTS_ORIGINS": ORIGIN,
-            "COMMENTS_RATE_LIMIT": "0",
-            "COMMENTS_THREAD_RATE_LIMIT": "0",
-            "COMMENTS_MIN_WRITE_SECONDS": "0",
-            "COMMENTS_DUPLICATE_WINDOW": "0",
-            "COMMENTS_SURGE_RATE": "0",
-            "COMMENTS_SURGE_HOLD_RATE": "0",
-            "COMMENTS_CHALLENGE_DIFFICULTY": "0",
+            **DEFENSES_OFF,
             "COMMENTS_PASSWORD_MEMORY": "8",
             "COMMENTS_SMTP_SECURITY": "none",
             "COMMENTS_MAIL_FROM": MAIL_FROM,

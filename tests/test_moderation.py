@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from comments.accounts import Accounts
 from comments.errors import Problem
 from comments.models import Action, BanScope, QueueFilter, QueueView, Report, ReportCategory
 from comments.moderation import ModerationService
-from tests.helpers import ORIGIN, assert_problem, post
+from tests.helpers import ORIGIN, assert_problem, post, run_async
 
 MODERATOR = "mod@example.org"
 
@@ -22,7 +21,7 @@ def services(client: TestClient) -> tuple[ModerationService, Accounts]:
 
 
 def authenticate(accounts: Accounts, email: str, password: str, ip_hash: str):
-    return asyncio.run(accounts.authenticate(email, password, ip_hash))
+    return run_async(accounts.authenticate(email, password, ip_hash))
 
 
 def status(moderation: ModerationService, comment_id: int) -> str | None:

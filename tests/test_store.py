@@ -14,6 +14,7 @@ from comments.models import Sort, Submission
 from comments.service import CommentService
 from comments.tables import threads
 from comments.tokens import Tokens
+from tests.helpers import DEFENSES_OFF, run_async
 
 
 @pytest.fixture
@@ -23,13 +24,7 @@ def service(database_url, tmp_path, clock):
             "COMMENTS_DATA_DIR": str(tmp_path),
             "COMMENTS_DATABASE_URL": database_url,
             "COMMENTS_SECRET_KEY": "s",
-            "COMMENTS_RATE_LIMIT": "0",
-            "COMMENTS_THREAD_RATE_LIMIT": "0",
-            "COMMENTS_MIN_WRITE_SECONDS": "0",
-            "COMMENTS_DUPLICATE_WINDOW": "0",
-            "COMMENTS_SURGE_RATE": "0",
-            "COMMENTS_SURGE_HOLD_RATE": "0",
-            "COMMENTS_CHALLENGE_DIFFICULTY": "0",
+            **DEFENSES_OFF,
         }
     )
     engine = db.create_engine(config.database_url)
@@ -159,7 +154,6 @@ def test_read_path_uses_indexes(service, clock):
 
 
 def test_concurrent_writers_lose_nothing(service):
-    from concurrent.futures import ThreadPoolExecutor
 
     def write(index: int) -> int:
         submission = Submission(uri=f"/p{index % 3}/", text=f"comment {index}")
@@ -173,10 +167,3 @@ def test_concurrent_writers_lose_nothing(service):
         page = service.read_thread("site", uri, Sort.OLDEST, 200, None)
         assert len(page.comments) == 40
         assert page.thread.version == 41  # created at 1, bumped once per comment
-
-
-def run_async(coroutine):
-    """asyncio.run, in a thread of its own: the browser tests' sync API keeps a loop running in
-    this one."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()

@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"comments: {db.redacted(config.database_url)}: {db.reason(error)}")
 
 
-def migrated_engine(config: settings.Config) -> db.Engine:
+def migrated_engine(config: settings.Config, memory_map: bool = True) -> db.Engine:
     """The database, upgraded first: these commands may run before the server ever did."""
-    engine = db.create_engine(config.database_url)
+    engine = db.create_engine(config.database_url, memory_map)
     db.migrate(engine)
     return engine
 
@@ -232,7 +232,9 @@ def meter(label: str, total: int, unit: str) -> foreign.Meter:
 
 
 def import_or_export(config: settings.Config, args: argparse.Namespace) -> None:
-    engine = migrated_engine(config)
+    # Each row goes by once: a memory map would only make the command's resident size grow
+    # with the database (195 MB against 103 MB for 100,000 comments).
+    engine = migrated_engine(config, memory_map=False)
     if args.command == "export":
         out = sys.stdout.buffer
         for line in backup.export_lines(engine, args.with_password_hashes):

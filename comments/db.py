@@ -56,11 +56,14 @@ POOL_SIZE = 40
 MMAP_BYTES = 1 << 30
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, memory_map: bool = True) -> Engine:
+    """An engine for the server or a command. memory_map=False: SQLite reads through each
+    connection's own small page cache instead (see on_connect), for a command that goes through
+    the file once (imports, backups), whose resident size would otherwise grow with the file."""
     # hide_parameters: a failed statement's parameters (emails, address hashes) stay out of
     # its message, hence out of every log line and traceback that quotes it.
     if url.startswith("sqlite"):
-        return _create_sqlite_engine(url)
+        return _create_sqlite_engine(url, memory_map)
     # A fixed pool: under load a thread waits for a connection rather than opening an extra
     # one for a single request and closing it again (which cost more, and spiked latencies).
     return sqlalchemy.create_engine(
@@ -124,7 +127,7 @@ class Writers:
             os.close(file)
 
 
-def _create_sqlite_engine(url: str) -> Engine:
+def _create_sqlite_engine(url: str, memory_map: bool) -> Engine:
     path = sqlalchemy.make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,7 @@ def _create_sqlite_engine(url: str) -> Engine:
         # Read through a memory map shared by every connection of every worker, rather than
         # through each connection's own page cache (some forty per worker, each cold at first,
         # each page a system call to fill): reads no longer grow with the file.
-        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES if memory_map else 0}")
         cursor.close()
 
     writers = Writers(path if path and path != ":memory:" else None)

@@ -84,6 +84,15 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(fresh_database):
     engine.dispose()
 
 
+def test_sqlite_commands_that_read_the_file_once_map_none_of_it(fresh_database):
+    url = fresh_database("sqlite")
+    for memory_map, expected in ((True, db.MMAP_BYTES), (False, 0)):
+        engine = db.create_engine(url, memory_map)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == expected
+        engine.dispose()
+
+
 def test_sqlite_writers_of_all_processes_queue_on_a_file_lock(fresh_database):
     fcntl = pytest.importorskip("fcntl")
     engine = db.create_engine(fresh_database("sqlite"))

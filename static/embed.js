@@ -27,6 +27,7 @@
       sure: 'Really delete?', report: 'Report', flag: 'Report to the moderators?',
       flagged: 'Reported. Thank you.', save: 'Save', pre: 'Preview', sort: 'Sort comments',
       oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
+      less: 'Load earlier comments',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
       mod: 'Comments appear once a moderator approves them.',
@@ -201,6 +202,7 @@
       link.onload = link.onerror = () => {
         sr.ready = true;
         sr.lastChild.hidden = false;
+        goto(el.cmThread); // a permalink that arrived before the styles could not scroll yet
       };
       sr.append(link);
       el.cmRoot = sr;
@@ -229,8 +231,9 @@
     T.status = h('p', 'cm-status');
     T.list = h('ol', 'cm-list');
     T.more = button(t('more'), 'cm-btn cm-ghost cm-more', () => more(T));
+    T.less = button(t('less'), 'cm-btn cm-ghost cm-more', () => earlier(T));
     T.live = set(h('div', 'cm-sr'), { 'aria-live': 'polite' });
-    root.append(head, T.top, T.status, T.list, T.more, T.live);
+    root.append(head, T.top, T.status, T.less, T.list, T.more, T.live);
     reload(T);
     return T;
   };
@@ -244,19 +247,22 @@
     for (const el of doc.querySelectorAll('[data-comments-count]')) if (badgeUri(el) === T.uri) badge(el, n);
   };
 
-  const page = async (T, after) => {
+  // A page: the first, or by `k`: 'after' (next), 'before' (earlier) or 'around' (a permalink's).
+  const page = async (T, k, v) => {
     const g = T.gen;
     const q = new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit });
-    if (after) q.set('after', after);
+    if (k) q.set(k, v);
     const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig()]);
     if (g !== T.gen) return; // re-sorted meanwhile
     T.max = cfg.max_length;
     T.mod = cfg.moderation === 'pre';
     T.until = cfg.moderation_until; // when a scheduled mode ends
-    T.next = d.next;
+    if (k !== 'before') T.next = d.next;
+    if (k !== 'after') T.less.hidden = !(T.prev = d.prev);
     T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
-    for (const c of d.comments) T.list.append(node(T, c));
+    const at = k === 'before' ? T.list.firstChild : null;
+    for (const c of d.comments) T.list.insertBefore(node(T, c), at);
     T.more.hidden = !T.next;
     return true;
   };
@@ -264,11 +270,13 @@
   const reload = async (T) => {
     T.gen++;
     T.list.replaceChildren();
-    T.more.hidden = true;
+    T.more.hidden = T.less.hidden = true;
     T.status.hidden = false;
     T.status.textContent = T.t('wait');
+    const m = /^#comment-(\d+)$/.exec(location.hash); // a permalink: its page in one request
+    T.asked = m && m[1];
     try {
-      if (!(await page(T))) return;
+      if (!(await page(T, m && 'around', m && m[1]))) return;
     } catch (e) {
       T.h.textContent = T.t('fail');
       T.status.replaceChildren(T.t(ERRORS[e.code] || 'fail') + ' ', button(T.t('retry'), 'cm-btn cm-ghost', () => reload(T)));
@@ -283,7 +291,7 @@
   const more = async (T) => {
     const first = T.list.children.length;
     try {
-      await page(T, T.next);
+      await page(T, 'after', T.next);
     } catch (e) {
       return say(T, T.t(ERRORS[e.code] || 'fail'));
     }
@@ -624,18 +632,37 @@
     });
   };
 
-  // Permalinks: #comment-N scrolls to N and highlights it, paging through the thread if need be.
-  const goto = async (T) => {
+  // Earlier comments go on top; what the reader was looking at stays where it was on screen
+  // (by hand: the browsers' scroll anchoring is off in .cm, as not all of them have it).
+  const earlier = async (T) => {
+    const first = T.list.firstChild;
+    const y = first && first.getBoundingClientRect().top;
+    if (T.less.busy) return; // one page at a time: a second press would ask for the same one
+    T.less.busy = true;
+    try {
+      await page(T, 'before', T.prev);
+    } catch (e) {
+      return say(T, T.t(ERRORS[e.code] || 'fail'));
+    } finally {
+      T.less.busy = false;
+    }
+    if (first) scrollBy(0, first.getBoundingClientRect().top - y);
+    say(T, T.t('loaded'));
+    if (T.less.hidden && T.list.firstChild) T.list.firstChild.firstChild.focus();
+  };
+
+  // Permalinks: #comment-N scrolls to N and highlights it; one not on screen reloads its page.
+  const goto = (T) => {
     const m = /^#comment-(\d+)$/.exec(location.hash);
     if (!m) return;
-    let li;
-    for (let i = 0; !(li = T.sr.getElementById('comment-' + m[1])) && T.next && i < 10; i++) {
-      await page(T, T.next).catch(() => {});
+    const li = T.sr.getElementById('comment-' + m[1]);
+    if (!li) return T.asked !== m[1] && reload(T);
+    for (const x of T.sr.querySelectorAll('.cm-hl')) {
+      x.classList.remove('cm-hl');
+      x.firstChild.removeAttribute('aria-current');
     }
-    if (!li) return;
-    for (const x of T.sr.querySelectorAll('.cm-hl')) x.classList.remove('cm-hl');
     li.classList.add('cm-hl');
-    li.firstChild.focus({ preventScroll: true });
+    set(li.firstChild, { 'aria-current': 'true' }).focus({ preventScroll: true });
     li.scrollIntoView({ block: 'center' });
   };
 

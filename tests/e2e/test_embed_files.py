@@ -16,9 +16,9 @@ def gzipped(path: Path) -> int:
 
 
 def test_embed_fits_the_size_budget():
-    """12 KB gzipped, script and stylesheet; a language other than English adds about 1 KB."""
+    """15 KB gzipped, script and stylesheet; a language other than English adds about 1 KB."""
     embed = gzipped(STATIC / "embed.js") + gzipped(STATIC / "embed.css")
-    assert embed <= 12 * 1024, embed
+    assert embed <= 15 * 1024, embed
     largest_language = max(gzipped(path) for path in (STATIC / "i18n").glob("*.json"))
     assert largest_language <= 1024, largest_language
 

@@ -27,7 +27,8 @@
       sure: 'Really delete?', report: 'Report', flag: 'Report to the moderators?',
       flagged: 'Reported. Thank you.', save: 'Save', pre: 'Preview', sort: 'Sort comments',
       oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
-      less: 'Load earlier comments',
+      less: 'Load earlier comments', left: '{n} left', to: 'in reply to {n}',
+      rn: 'no replies|{n} reply|{n} replies', hide: 'Hide {n}', show: 'Show {n}',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
       mod: 'Comments appear once a moderator approves them.',
@@ -70,8 +71,8 @@
   };
   const langOf = (el, d) => pickLang(d.lang, (el.closest('[lang]') || {}).lang);
   const tr = (lang, key, n) => (LANG[lang][key] || LANG.en[key]).replace('{n}', n);
-  const plural = (lang, n) => {
-    const forms = (LANG[lang].n || LANG.en.n).split('|');
+  const plural = (lang, n, key = 'n') => {
+    const forms = (LANG[lang][key] || LANG.en[key]).split('|');
     const form = n ? forms[new Intl.PluralRules(lang).select(n) === 'one' ? 1 : 2] : forms[0];
     return form.replace('{n}', n.toLocaleString(lang));
   };
@@ -244,6 +245,7 @@
   };
   const setCount = (T, n) => {
     T.h.textContent = plural(T.lang, (T.count = n));
+    left(T);
     for (const el of doc.querySelectorAll('[data-comments-count]')) if (badgeUri(el) === T.uri) badge(el, n);
   };
 
@@ -264,6 +266,7 @@
     const at = k === 'before' ? T.list.firstChild : null;
     for (const c of d.comments) T.list.insertBefore(node(T, c), at);
     T.more.hidden = !T.next;
+    left(T);
     return true;
   };
 
@@ -301,15 +304,39 @@
   };
 
   // <li id="comment-N"><article class="cm-card">…</article><ol class="cm-replies">…</ol></li>
-  const node = (T, c) => {
+  const node = (T, c, p) => {
     const old = T.sr.getElementById('comment-' + c.id);
     if (old) old.remove(); // the copy shown while it awaited moderation
     const li = h('li', 'cm-c');
     li.id = 'comment-' + c.id;
+    li.p = p;
     li.append(set(h('article', 'cm-card'), { tabindex: -1 }), h('ol', 'cm-replies'));
     fill(T, li, c);
-    for (const r of c.replies || []) li.lastChild.append(node(T, r));
+    for (const r of c.replies || []) li.lastChild.append(node(T, r, c));
+    fold(T, li);
     return li;
+  };
+
+  // A subthread folds: a button before its replies says how many it holds, and hides or shows them.
+  const fold = (T, li) => {
+    const ol = li.lastChild;
+    const n = ol.querySelectorAll('.cm-c').length;
+    let b = li.fold;
+    if (!n) return b && (li.fold = b.remove());
+    if (!b) {
+      b = li.fold = button('', 'cm-link cm-fold', () => fold(T, li, (ol.hidden = !ol.hidden)));
+      li.insertBefore(set(b, { 'aria-controls': (ol.id = 'cm' + ++seq) }), ol);
+    }
+    b.textContent = T.t(ol.hidden ? 'show' : 'hide', plural(T.lang, n, 'rn'));
+    b.setAttribute('aria-expanded', !ol.hidden);
+  };
+  const folds = (T, li) => {
+    for (let x = li; x && x.c; x = x.parentNode.parentNode) fold(T, x);
+  };
+  // "Load more comments · 480 left": the thread's visible comments less those on screen.
+  const left = (T) => {
+    const n = T.count - T.list.querySelectorAll('.cm-c:not(.cm-gone):not(.cm-pending)').length;
+    T.more.textContent = T.t('more') + (n > 0 ? ' · ' + T.t('left', n.toLocaleString(T.lang)) : '');
   };
 
   const fill = (T, li, c) => {
@@ -333,6 +360,9 @@
     const link = set(h('a', 'cm-time'), { href: location.href.split('#')[0] + '#comment-' + c.id });
     link.append(set(h('time', 0, ago(c.created, T.lang)), { datetime: c.created, title: when(c.created, T.lang) }));
     meta.append(link);
+    // Past the depth the layout indents, a reply names the comment it answers (CSS shows it there).
+    const p = c.parent && (li.p || (T.sr.getElementById('comment-' + c.parent) || {}).c);
+    if (p) meta.append(set(h('a', 'cm-to', t('to', (p.html && p.author) || t('anon'))), { href: location.href.split('#')[0] + '#comment-' + p.id }));
     if (c.edited && !gone) meta.append(set(h('span', 'cm-edited', t('edited')), { title: when(c.edited, T.lang) }));
     if (pending) meta.append(h('span', 'cm-badge', t('pend')));
     const body = h('div', 'cm-body');
@@ -516,7 +546,7 @@
   const place = (T, n, focus) => {
     const at = n.c.parent && T.sr.getElementById('comment-' + n.c.parent);
     if (n.c.parent && !at) return; // its parent is on a page not loaded
-    if (at) at.lastChild.append(n);
+    if (at) folds(T, at, at.lastChild.append(n));
     else T.list[T.sort === 'newest' ? 'prepend' : 'append'](n);
     if (!focus) return;
     n.classList.add('cm-new');
@@ -596,8 +626,9 @@
       const c = await api('DELETE', 'comments/' + li.c.id, null, mine(li.c.id).t);
       forget(c.id);
       if (li.c.status === 'approved') setCount(T, T.count - 1);
+      const up = li.parentNode.parentNode;
       if (li.lastChild.children.length) fill(T, li, c); // its replies stay
-      else li.remove();
+      else folds(T, up, li.remove());
       (li.isConnected ? card : T.h).focus();
       say(T, t('gone'));
     } catch (e) {
@@ -661,6 +692,7 @@
       x.classList.remove('cm-hl');
       x.firstChild.removeAttribute('aria-current');
     }
+    for (let x = li.parentNode; x !== T.list; x = x.parentNode.parentNode) if (x.hidden) fold(T, x.parentNode, (x.hidden = false));
     li.classList.add('cm-hl');
     set(li.firstChild, { 'aria-current': 'true' }).focus({ preventScroll: true });
     li.scrollIntoView({ block: 'center' });

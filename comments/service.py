@@ -86,10 +86,9 @@ class CommentService:
             thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
                 return ThreadPage(None, uri, [], None)
-            root = self._root_of(conn, thread, around) if around else None
-            before_it = 0
+            placed = store.threads.root_and_place(conn, thread.id, around, sort) if around else None
+            root, before_it = placed or (None, 0)
             if root is not None:
-                before_it = store.threads.top_level_before(conn, thread.id, sort, root)
                 anchor, backwards, inclusive = Cursor(root.created, root.id), False, True
             else:
                 anchor, backwards, inclusive = before or after, before is not None, False
@@ -112,16 +111,6 @@ class CommentService:
             prev=Cursor(first.created, first.id) if has_prev and first else None,
             target=target_of(tree, around, before_it + 1) if root is not None else None,
         )
-
-    @staticmethod
-    def _root_of(conn: Connection, thread: Thread, comment_id: int) -> Comment | None:
-        """The top-level comment above a comment of this thread (None: not of this thread)."""
-        comment = store.threads.get_comment(conn, comment_id)
-        if comment is None or comment.thread_id != thread.id:
-            return None
-        if comment.root_id == comment.id:
-            return comment
-        return store.threads.get_comment(conn, comment.root_id)
 
     async def version_of(self, site: str, uri: str) -> int:
         """The thread's version (0 before its first comment): its pages' cache key and ETag.

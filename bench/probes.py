@@ -54,8 +54,9 @@ def fetch(port: int, request: Request, **headers: str) -> Answer:
         connection.close()
 
 
-def first_reads_after_writes(port: int, uri: str, samples: int) -> dict:
-    """Post a comment, then time one read of the thread's first page, at one connection."""
+def first_reads_after_writes(port: int, uri: str, samples: int, around: int | None = None) -> dict:
+    """Post a comment, then time one read of the thread's first page (or of the page holding
+    the comment `around`), at one connection."""
     connection = connect(port)
     timings = []
     try:
@@ -65,7 +66,9 @@ def first_reads_after_writes(port: int, uri: str, samples: int) -> dict:
             if posted.status != 201:
                 raise RuntimeError(f"posting answered {posted.status}: {posted.body[:300]!r}")
             began = time.perf_counter()
-            answer = send(connection, Ours.thread(uri, 50))
+            answer = send(
+                connection, Ours.thread(uri, 50, **({"around": around} if around else {}))
+            )
             timings.append((time.perf_counter() - began) * 1000)
             if answer.status != 200:
                 raise RuntimeError(f"reading answered {answer.status}")
@@ -78,6 +81,27 @@ def first_reads_after_writes(port: int, uri: str, samples: int) -> dict:
         "p90_ms": timings[int(0.9 * (len(timings) - 1))],
         "p99_ms": timings[int(0.99 * (len(timings) - 1))],
     }
+
+
+def nth_comment(port: int, uri: str, n: int) -> int:
+    """The id of the thread's n-th comment (from 1, oldest first), found by walking its pages."""
+    connection = connect(port)
+    ids, cursor = [], None
+    try:
+        while True:
+            anchor = {"after": cursor} if cursor else {}
+            page = send(connection, Ours.thread(uri, 200, **anchor)).json()
+            stack = list(page["comments"])
+            while stack:
+                node = stack.pop()
+                ids.append(node["id"])
+                stack.extend(node["replies"])
+            cursor = page["next"]
+            if not cursor:
+                break
+    finally:
+        connection.close()
+    return sorted(ids)[n - 1]
 
 
 def walk_thread(port: int, uri: str) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios import COLD_READS, CONDITIONAL, COUNTS, POSTING, READS
+from scenarios import COLD_PERMALINK, COLD_READS, CONDITIONAL, COUNTS, PERMALINK, POSTING, READS
 
 SITES = ("small", "big")
 MIB = 1024 * 1024
@@ -47,7 +47,8 @@ def table(results: dict) -> str:
         "| big/small | Isso small req/s | Isso big req/s | ours/Isso small | ours/Isso big |",
         "|---|" + "---:|" * 12,
     ]
-    for row in [label for label, _, _ in READS] + [COUNTS, CONDITIONAL, *COLD_ROWS, POSTING]:
+    rows = [label for label, _, _ in READS] + [PERMALINK[0], COUNTS, CONDITIONAL, *COLD_ROWS]
+    for row in [*rows, COLD_PERMALINK, POSTING]:
         small, big = (metrics_of(results, "ours", site, row) for site in SITES)
         if not small and not big:
             continue
@@ -212,6 +213,7 @@ def check_large_thread(results: dict) -> list[Check]:
                 cpu >= 0.9 and cold >= 0.9,
             )
         )
+    checks += check_permalink(results)
     walk = results["walk"]
     checks.append(
         (
@@ -222,6 +224,28 @@ def check_large_thread(results: dict) -> list[Check]:
         )
     )
     return checks
+
+
+def check_permalink(results: dict) -> list[Check]:
+    """The page of a permalink deep in the largest thread costs no more than its first page."""
+    first, deep = (metrics_of(results, "ours", "small", row) for row in (FIRST_10K, PERMALINK[0]))
+    cold_first, cold_deep = (
+        metrics_of(results, "ours", "small", row) for row in (COLD_ROWS[-1], COLD_PERMALINK)
+    )
+    if not (first and deep and cold_first and cold_deep):
+        return []
+    cpu = first["cpu_ms_per_request"] / deep["cpu_ms_per_request"]
+    cold = cold_first["p50_ms"] / cold_deep["p50_ms"]
+    return [
+        (
+            "permalink to the 9,990th of 10,000 comments: no dearer than the first page (10%)",
+            f"CPU per request {number(deep['cpu_ms_per_request'])} vs "
+            f"{number(first['cpu_ms_per_request'])} ms; first read after a write "
+            f"{number(cold_deep['p50_ms'])} vs {number(cold_first['p50_ms'])} ms; "
+            f"{number(deep['rps'])} vs {number(first['rps'])} req/s",
+            cpu >= 0.9 and cold >= 0.9,
+        )
+    ]
 
 
 def check_posting(results: dict) -> list[Check]:

@@ -29,6 +29,10 @@ COLD_READS = (
     ("first read after a write, thread of 100", 100),
     ("first read after a write, thread of 10,000", 10_000),
 )
+# A permalink deep in the largest thread (its 9,990th comment): the page that holds it, in one
+# request (`around=`), against that thread's first page; warm, then as the first read after a write.
+PERMALINK = ("thread of 10,000, permalink to its 9,990th comment", 10_000, 9_990)
+COLD_PERMALINK = "first read after a write, permalink in the thread of 10,000"
 COUNTS = "counts for 20 URIs"
 CONDITIONAL = "conditional GET answered 304"
 POSTING = "posting comments"
@@ -50,8 +54,9 @@ class Ours:
     restarts = False
 
     @staticmethod
-    def thread(uri: str, limit: int) -> Request:
-        return Request("GET", "/api/threads?" + urlencode({"uri": uri, "limit": limit}))
+    def thread(uri: str, limit: int, **anchor: object) -> Request:
+        query = {"uri": uri, "limit": limit, **anchor}
+        return Request("GET", "/api/threads?" + urlencode(query))
 
     @staticmethod
     def counts(uris: list[str]) -> Request:

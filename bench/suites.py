@@ -22,9 +22,11 @@ import servers
 from data import SITES, single_plan, single_uri
 from measure import Settings
 from scenarios import (
+    COLD_PERMALINK,
     COLD_READS,
     CONDITIONAL,
     COUNTS,
+    PERMALINK,
     POSTING,
     READS,
     Ceiling,
@@ -125,6 +127,10 @@ def run(configs: dict, venv: Path | None, settings: Settings) -> dict:
                 )
                 results["ceiling"]["body_bytes"] = len(body)
                 report("bare Starlette ceiling", results["ceiling"])
+        if PERMALINK[1] in sizes:
+            label, size, nth = PERMALINK
+            wanted = probes.nth_comment(ours_small.server.port, single_uri(size), nth)
+            each(label, lambda t: permalink(t, size, wanted, settings))
         each(COUNTS, lambda t: counts(t, settings))
         each(CONDITIONAL, lambda t: conditional(t, first_page, settings))
         largest = max(sizes)
@@ -134,6 +140,8 @@ def run(configs: dict, venv: Path | None, settings: Settings) -> dict:
         for label, size in COLD_READS:
             if size in sizes:
                 each(label, lambda t, size=size: cold_read(t, size, settings))
+        if PERMALINK[1] in sizes:
+            each(COLD_PERMALINK, lambda t: cold_read(t, PERMALINK[1], settings, wanted))
         each(POSTING, lambda t: posting(t, settings))
         for target in targets:
             results[target.name][target.site]["peak_rss"] = target.server.peak_rss
@@ -160,11 +168,21 @@ def conditional(target: Target, first_page: Request, settings: Settings) -> dict
     )
 
 
-def cold_read(target: Target, size: int, settings: Settings) -> dict | None:
+def permalink(target: Target, size: int, wanted: int, settings: Settings) -> dict | None:
+    """The page holding one comment; Isso has no such request, so it is left out."""
+    if target.flavour is not Ours:
+        return None
+    asked = Ours.thread(single_uri(size), 50, around=wanted)
+    return measure.request(target.server, Ours, asked, 200, settings)
+
+
+def cold_read(
+    target: Target, size: int, settings: Settings, around: int | None = None
+) -> dict | None:
     if target.flavour is not Ours:
         return None  # Isso reads the same way every time
     return probes.first_reads_after_writes(
-        target.server.port, single_uri(size), settings.cold_samples
+        target.server.port, single_uri(size), settings.cold_samples, around
     )
 
 

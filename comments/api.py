@@ -20,7 +20,16 @@ from starlette.routing import Route
 from comments import validate
 from comments.config import Config
 from comments.errors import Problem
-from comments.models import Comment, Cursor, Edited, Node, Sort, Status, Surge, ThreadPage
+from comments.models import (
+    Comment,
+    Edited,
+    Node,
+    PageQuery,
+    Status,
+    Surge,
+    Target,
+    ThreadPage,
+)
 from comments.openapi import openapi_document
 from comments.pagecache import PageCache
 from comments.sanitize import render_markdown
@@ -172,16 +181,24 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
         },
         "comments": [comment_json(node.comment, node.replies) for node in page.comments],
         "next": validate.cursor_token(page.next) if page.next else None,
+        "prev": validate.cursor_token(page.prev) if page.prev else None,
+        "target": target_json(page.target),
     }
+
+
+def target_json(target: Target | None) -> dict[str, Any] | None:
+    if target is None:
+        return None
+    return {"id": target.id, "ancestors": list(target.ancestors), "position": target.position}
 
 
 # Handlers
 
 
 async def get_thread(request: Request) -> Response:
-    uri, sort, limit, after = thread_query(request.scope["query_string"])
+    query = thread_query(request.scope["query_string"])
     site = site_of(request)
-    uri = site_uri(config(request), site, uri)
+    uri = site_uri(config(request), site, query.uri)
     # The thread's version decides everything: a 304, a page from this process's cache, or
     # (after a write anywhere, by any worker) a fresh read of the comment rows.
     comment_service = service(request)
@@ -195,10 +212,10 @@ async def get_thread(request: Request) -> Response:
         # so requests for any number of unknown addresses leave nothing behind.
         return Response(orjson.dumps(page_json(ThreadPage(None, uri, [], None))), headers=headers)
     cache: PageCache = request.app.state.page_cache
-    key = (site, uri, sort, limit, after)
+    key = (site, uri, query)
     page = cache.get(key)
     if page is None or page.version != version:
-        fresh = await run_in_threadpool(comment_service.read_thread, site, uri, sort, limit, after)
+        fresh = await run_in_threadpool(read_page, comment_service, site, uri, query)
         version = fresh.thread.version if fresh.thread else 0
         page = cache.put(key, version, orjson.dumps(page_json(fresh)))
         headers["ETag"] = f'"t{version}"'
@@ -207,7 +224,19 @@ async def get_thread(request: Request) -> Response:
     return Response(page.body, headers=headers)
 
 
-def thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
+def read_page(comment_service: CommentService, site: str, uri: str, query: PageQuery) -> ThreadPage:
+    return comment_service.read_thread(
+        site,
+        uri,
+        query.sort,
+        query.limit,
+        query.after,
+        before=query.before,
+        around=query.around,
+    )
+
+
+def thread_query(query_string: bytes) -> PageQuery:
     """The validated query of a thread page, remembered: the same few query strings ask for
     nearly every page served, and parsing them again cost more than serving the cached page.
     Only short ones are: 4,096 addresses of 2,000 characters would hold 40 MiB."""
@@ -216,7 +245,7 @@ def thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
     return remembered_thread_query(query_string)
 
 
-def parse_thread_query(query_string: bytes) -> tuple[str, Sort, int, Cursor | None]:
+def parse_thread_query(query_string: bytes) -> PageQuery:
     return validate.thread_query(dict(parse_qsl(query_string.decode("latin-1"), True)))
 
 

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import admin, api, db, feeds, mailroutes, ratelimit
+from comments import admin, api, db, feeds, mailroutes, ratelimit, threadpage
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -234,7 +234,7 @@ def create_app(
                 replica.dispose()
 
     app = Starlette(
-        routes=[*api.routes, *mailroutes.routes, *pages(admin_app)],
+        routes=[*api.routes, *threadpage.routes, *mailroutes.routes, *pages(admin_app)],
         middleware=[Middleware(NoSniff), Middleware(EmbedCORS, **cors_options(config))],
         exception_handlers={
             Problem: on_problem,

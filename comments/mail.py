@@ -265,6 +265,8 @@ class MailNotifier(Notifier):
             ("Website", comment.website or "(none)"),
             ("Comment", f"#{comment.id}{reply}"),
         ]
+        if comment.status is Status.APPROVED:  # readers see it: its permalink opens it there
+            details.append(("Link", f"{thread_url(self.config, thread)}#comment-{comment.id}"))
         offered = [Action.APPROVE] if comment.status is not Status.APPROVED else []
         if comment.status is not Status.HIDDEN:
             offered.append(Action.HIDE)

@@ -170,12 +170,37 @@ class Cursor:
 
 
 @dataclasses.dataclass(frozen=True)
+class PageQuery:
+    """Which page of a thread a reader asks for: the first, or one anchored by at most one of
+    `after` (the page that follows), `before` (the one that precedes) or `around` (the page
+    that opens with this comment's top-level comment)."""
+
+    uri: str
+    sort: Sort
+    limit: int
+    after: Cursor | None = None
+    before: Cursor | None = None
+    around: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The comment a permalink names, as found on its page."""
+
+    id: int
+    ancestors: tuple[int, ...]  # its top-level comment first, its parent last
+    position: int  # its top-level comment's place among the thread's (shown or not), from 1
+
+
+@dataclasses.dataclass(frozen=True)
 class ThreadPage:
     thread: Thread | None
     uri: str
     comments: list[Node]
     next: Cursor | None
     closes: datetime | None = None  # when it stops taking comments by age (a site's schedule)
+    prev: Cursor | None = None  # where the page before this one ends, when there is one
+    target: Target | None = None  # with `around`: the comment asked for, if it is shown
 
 
 @dataclasses.dataclass

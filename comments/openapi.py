@@ -165,7 +165,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
     return {
         "/api/threads": {
             "get": {
-                "summary": "A page of a thread's comments as a tree",
+                "summary": "A page of a thread's comments as a tree, or the page holding one",
                 "parameters": query_parameters(THREAD_PARAMS, max_length),
                 "responses": {
                     "200": _json(_ref("Thread"), "the page"),
@@ -296,6 +296,27 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
     }
 
 
+# The comment a permalink asked for (`around`), as the thread page answers it.
+_TARGET = {
+    "type": ["object", "null"],
+    "description": "with `around`: the comment asked for, when the page shows it",
+    "properties": {
+        "id": {"type": "integer"},
+        "ancestors": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "the comments it is shown under, top-level first",
+        },
+        "position": {
+            "type": "integer",
+            "description": (
+                "its top-level comment's place in the thread, from 1 (counting those not shown too)"
+            ),
+        },
+    },
+}
+
+
 def _schemas() -> dict[str, Any]:
     """What the serializers of api.py answer with."""
     nullable_string = {"type": ["string", "null"]}
@@ -348,6 +369,11 @@ def _schemas() -> dict[str, Any]:
                 },
                 "comments": {"type": "array", "items": _ref("Comment")},
                 "next": {"type": ["string", "null"], "description": "pass back as `after`"},
+                "prev": {
+                    "type": ["string", "null"],
+                    "description": "pass back as `before` for the page that precedes this one",
+                },
+                "target": _TARGET,
             },
         },
         "Problem": _problem_schema(),

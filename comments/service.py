@@ -23,6 +23,7 @@ from comments.models import (
     Status,
     Submission,
     Surge,
+    Target,
     Thread,
     ThreadPage,
 )
@@ -85,18 +86,41 @@ class CommentService:
         sort: Sort,
         limit: int,
         after: Cursor | None,
+        *,
+        before: Cursor | None = None,
+        around: int | None = None,
     ) -> ThreadPage:
-        """A page of the thread's tree."""
+        """A page of the thread's tree: the first, the one after `after` or before `before`, or
+        the one that opens with the top-level comment of `around` (with where it is)."""
         with transaction(self.read_engine) as conn:
             thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
                 return ThreadPage(None, uri, [], None)
-            found, has_more = store.threads.page_of_thread(conn, thread.id, sort, limit, after)
+            placed = store.threads.root_and_place(conn, thread.id, around, sort) if around else None
+            root, before_it = placed or (None, 0)
+            if root is not None:
+                anchor, backwards, inclusive = Cursor(root.created, root.id), False, True
+            else:
+                anchor, backwards, inclusive = before or after, before is not None, False
+            found, has_more = store.threads.page_of_thread(
+                conn, thread.id, sort, limit, anchor, backwards=backwards, inclusive=inclusive
+            )
         tree = build_tree(found, sort)
+        first = tree[0].comment if tree else None
         last = tree[-1].comment if tree else None
-        following = Cursor(last.created, last.id) if has_more and last else None
-        closes = self.config.thread_closes(site, thread.created)
-        return ThreadPage(thread, uri, tree, following, closes)
+        # Reading backwards, "more" lies before; either way a page read from a cursor has the
+        # page it came from on its other side.
+        has_next = (has_more and not backwards) or (backwards and tree != [])
+        has_prev = (has_more and backwards) or (after is not None) or before_it > 0
+        return ThreadPage(
+            thread,
+            uri,
+            tree,
+            Cursor(last.created, last.id) if has_next and last else None,
+            self.config.thread_closes(site, thread.created),
+            prev=Cursor(first.created, first.id) if has_prev and first else None,
+            target=target_of(tree, around, before_it + 1) if root is not None else None,
+        )
 
     async def version_of(self, site: str, uri: str) -> int:
         """The thread's version (0 before its first comment): its pages' cache key and ETag.
@@ -422,6 +446,20 @@ def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
         (into.replies if into else roots).append(nodes[comment.id])
     roots.sort(key=_position, reverse=sort is Sort.NEWEST)
     return [node for node in roots if _prune(node)]
+
+
+def target_of(tree: list[Node], comment_id: int, position: int) -> Target | None:
+    """Where a comment sits in a page's tree: the ids above it (None: not shown there)."""
+    path: list[int] = []
+    stack = [(node, 0) for node in reversed(tree)]
+    while stack:  # iterative: a thread may be thousands of replies deep
+        node, depth = stack.pop()
+        del path[depth:]
+        if node.comment.id == comment_id:
+            return Target(comment_id, tuple(path), position)
+        path.append(node.comment.id)
+        stack.extend((child, depth + 1) for child in reversed(node.replies))
+    return None
 
 
 def _parents_first(found: list[Comment]) -> list[Comment]:

@@ -17,6 +17,7 @@ from comments.models import (
     BanScope,
     BanTerms,
     Cursor,
+    PageQuery,
     Report,
     ReportCategory,
     Sort,
@@ -180,6 +181,14 @@ THREAD_PARAMS = (
     ),
     Field("limit", "integer", "top-level comments per page", minimum=1, maximum=MAX_PAGE),
     Field("after", "string", "the `next` of the page before"),
+    Field("before", "string", "the `prev` of the page after: the page that precedes it"),
+    Field(
+        "around",
+        "integer",
+        "a comment's id: the page that opens with its top-level comment (a permalink)",
+        minimum=1,
+        maximum=MAX_ID,
+    ),
 )
 THREAD = {field.name: field for field in THREAD_PARAMS}
 
@@ -412,8 +421,8 @@ def config_query(params: Mapping[str, str]) -> str | None:
         raise Problem("invalid_parameter", problem.detail, field="uri") from None
 
 
-def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]:
-    """The query of GET /api/threads: uri, sort, limit, after."""
+def thread_query(params: dict[str, str]) -> PageQuery:
+    """The query of GET /api/threads: uri, sort, limit, and at most one of after, before, around."""
     try:
         page_uri = uri(params.get("uri"))
     except Problem as problem:
@@ -428,8 +437,27 @@ def thread_query(params: dict[str, str]) -> tuple[str, Sort, int, Cursor | None]
             f"limit is a number from {bounds.minimum} to {bounds.maximum}.",
             field="limit",
         )
-    after = params.get("after")
-    return page_uri, Sort(sort), limit, parse_cursor(after) if after else None
+    anchors = [name for name in ("after", "before", "around") if params.get(name)]
+    if len(anchors) > 1:
+        raise Problem(
+            "invalid_parameter", "after, before and around exclude each other.", field=anchors[1]
+        )
+    after, before, around = params.get("after"), params.get("before"), params.get("around")
+    around_id = None
+    if around:
+        around_id = whole_number(around, THREAD["around"].minimum, THREAD["around"].maximum)
+        if around_id is None:
+            raise Problem(
+                "invalid_parameter", f"around is a comment id, 1 to {MAX_ID}.", field="around"
+            )
+    return PageQuery(
+        page_uri,
+        Sort(sort),
+        limit,
+        after=parse_cursor(after) if after else None,
+        before=parse_cursor(before, "before") if before else None,
+        around=around_id,
+    )
 
 
 def thread_title(form: Mapping[str, str]) -> str:
@@ -485,7 +513,7 @@ def cursor_token(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def parse_cursor(token: str) -> Cursor:
+def parse_cursor(token: str, name: str = "after") -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, comment_id = raw.split("|")
@@ -497,5 +525,7 @@ def parse_cursor(token: str) -> Cursor:
         return Cursor(moment, number)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise Problem(
-            "invalid_parameter", "after is not a cursor from `next`.", field="after"
+            "invalid_parameter",
+            f"{name} is not a cursor from `{'prev' if name == 'before' else 'next'}`.",
+            field=name,
         ) from None

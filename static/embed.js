@@ -28,6 +28,8 @@
       flagged: 'Reported. Thank you.', why: 'Why?', spam: 'Spam', abuse: 'Abuse', offtopic: 'Off-topic',
       other: 'Other', note: 'Note (optional)', save: 'Save', pre: 'Preview', sort: 'Sort comments',
       oldest: 'Oldest', newest: 'Newest', more: 'Load more comments', wait: 'Loading comments…',
+      less: 'Load earlier comments', left: '{n} left', to: 'in reply to {n}',
+      rn: 'no replies|{n} reply|{n} replies', hide: 'Hide {n}', show: 'Show {n}',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
       removed: 'This comment was removed.', closed: 'Comments are closed.',
       mod: 'Comments appear once a moderator approves them.',
@@ -76,8 +78,8 @@
   };
   const langOf = (el, d) => pickLang(d.lang, (el.closest('[lang]') || {}).lang);
   const tr = (lang, key, n) => (LANG[lang][key] || LANG.en[key]).replace('{n}', n);
-  const plural = (lang, n) => {
-    const forms = (LANG[lang].n || LANG.en.n).split('|');
+  const plural = (lang, n, key = 'n') => {
+    const forms = (LANG[lang][key] || LANG.en[key]).split('|');
     const form = n ? forms[new Intl.PluralRules(lang).select(n) === 'one' ? 1 : 2] : forms[0];
     return form.replace('{n}', n.toLocaleString(lang));
   };
@@ -208,6 +210,7 @@
       link.onload = link.onerror = () => {
         sr.ready = true;
         sr.lastChild.hidden = false;
+        goto(el.cmThread); // a permalink that arrived before the styles could not scroll yet
       };
       sr.append(link);
       el.cmRoot = sr;
@@ -236,8 +239,9 @@
     T.status = h('p', 'cm-status');
     T.list = h('ol', 'cm-list');
     T.more = button(t('more'), 'cm-btn cm-ghost cm-more', () => more(T));
+    T.less = button(t('less'), 'cm-btn cm-ghost cm-more', () => earlier(T));
     T.live = set(h('div', 'cm-sr'), { 'aria-live': 'polite' });
-    root.append(head, T.top, T.status, T.list, T.more, T.live);
+    root.append(head, T.top, T.status, T.less, T.list, T.more, T.live);
     reload(T);
     return T;
   };
@@ -248,13 +252,15 @@
   };
   const setCount = (T, n) => {
     T.h.textContent = plural(T.lang, (T.count = n));
+    left(T);
     for (const el of doc.querySelectorAll('[data-comments-count]')) if (badgeUri(el) === T.uri) badge(el, n);
   };
 
-  const page = async (T, after) => {
+  // A page: the first, or by `k`: 'after' (next), 'before' (earlier) or 'around' (a permalink's).
+  const page = async (T, k, v) => {
     const g = T.gen;
     const q = new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit });
-    if (after) q.set('after', after);
+    if (k) q.set(k, v);
     const [d, cfg] = await Promise.all([api('GET', 'threads?' + q), getConfig(T.uri)]);
     if (g !== T.gen) return; // re-sorted meanwhile
     T.max = cfg.max_length;
@@ -262,22 +268,27 @@
     T.until = cfg.moderation_until; // when a scheduled mode ends
     T.surge = cfg.surge;
     T.slow = cfg.slow_mode_seconds;
-    T.next = d.next;
+    if (k !== 'before') T.next = d.next;
+    if (k !== 'after') T.less.hidden = !(T.prev = d.prev);
     T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
-    for (const c of d.comments) T.list.append(node(T, c));
+    const at = k === 'before' ? T.list.firstChild : null;
+    for (const c of d.comments) T.list.insertBefore(node(T, c), at);
     T.more.hidden = !T.next;
+    left(T);
     return true;
   };
 
   const reload = async (T) => {
     T.gen++;
     T.list.replaceChildren();
-    T.more.hidden = true;
+    T.more.hidden = T.less.hidden = true;
     T.status.hidden = false;
     T.status.textContent = T.t('wait');
+    const m = /^#comment-(\d+)$/.exec(location.hash); // a permalink: its page in one request
+    T.asked = m && m[1];
     try {
-      if (!(await page(T))) return;
+      if (!(await page(T, m && 'around', m && m[1]))) return;
     } catch (e) {
       T.h.textContent = T.t('fail');
       T.status.replaceChildren(T.t(ERRORS[e.code] || 'fail') + ' ', button(T.t('retry'), 'cm-btn cm-ghost', () => reload(T)));
@@ -292,7 +303,7 @@
   const more = async (T) => {
     const first = T.list.children.length;
     try {
-      await page(T, T.next);
+      await page(T, 'after', T.next);
     } catch (e) {
       return say(T, T.t(ERRORS[e.code] || 'fail'));
     }
@@ -302,15 +313,39 @@
   };
 
   // <li id="comment-N"><article class="cm-card">…</article><ol class="cm-replies">…</ol></li>
-  const node = (T, c) => {
+  const node = (T, c, p) => {
     const old = T.sr.getElementById('comment-' + c.id);
     if (old) old.remove(); // the copy shown while it awaited moderation
     const li = h('li', 'cm-c');
     li.id = 'comment-' + c.id;
+    li.p = p;
     li.append(set(h('article', 'cm-card'), { tabindex: -1 }), h('ol', 'cm-replies'));
     fill(T, li, c);
-    for (const r of c.replies || []) li.lastChild.append(node(T, r));
+    for (const r of c.replies || []) li.lastChild.append(node(T, r, c));
+    fold(T, li);
     return li;
+  };
+
+  // A subthread folds: a button before its replies says how many it holds, and hides or shows them.
+  const fold = (T, li) => {
+    const ol = li.lastChild;
+    const n = ol.querySelectorAll('.cm-c').length;
+    let b = li.fold;
+    if (!n) return b && (li.fold = b.remove());
+    if (!b) {
+      b = li.fold = button('', 'cm-link cm-fold', () => fold(T, li, (ol.hidden = !ol.hidden)));
+      li.insertBefore(set(b, { 'aria-controls': (ol.id = 'cm' + ++seq) }), ol);
+    }
+    b.textContent = T.t(ol.hidden ? 'show' : 'hide', plural(T.lang, n, 'rn'));
+    b.setAttribute('aria-expanded', !ol.hidden);
+  };
+  const folds = (T, li) => {
+    for (let x = li; x && x.c; x = x.parentNode.parentNode) fold(T, x);
+  };
+  // "Load more comments · 480 left": the thread's visible comments less those on screen.
+  const left = (T) => {
+    const n = T.count - T.list.querySelectorAll('.cm-c:not(.cm-gone):not(.cm-pending)').length;
+    T.more.textContent = T.t('more') + (n > 0 ? ' · ' + T.t('left', n.toLocaleString(T.lang)) : '');
   };
 
   const fill = (T, li, c) => {
@@ -334,6 +369,9 @@
     const link = set(h('a', 'cm-time'), { href: location.href.split('#')[0] + '#comment-' + c.id });
     link.append(set(h('time', 0, ago(c.created, T.lang)), { datetime: c.created, title: when(c.created, T.lang) }));
     meta.append(link);
+    // Past the depth the layout indents, a reply names the comment it answers (CSS shows it there).
+    const p = c.parent && (li.p || (T.sr.getElementById('comment-' + c.parent) || {}).c);
+    if (p) meta.append(set(h('a', 'cm-to', t('to', (p.html && p.author) || t('anon'))), { href: location.href.split('#')[0] + '#comment-' + p.id }));
     if (c.edited && !gone) meta.append(set(h('span', 'cm-edited', t('edited')), { title: when(c.edited, T.lang) }));
     if (pending) meta.append(h('span', 'cm-badge', t('pend')));
     const body = h('div', 'cm-body');
@@ -595,7 +633,7 @@
   const place = (T, n, focus) => {
     const at = n.c.parent && T.sr.getElementById('comment-' + n.c.parent);
     if (n.c.parent && !at) return; // its parent is on a page not loaded
-    if (at) at.lastChild.append(n);
+    if (at) folds(T, at, at.lastChild.append(n));
     else T.list[T.sort === 'newest' ? 'prepend' : 'append'](n);
     if (!focus) return;
     n.classList.add('cm-new');
@@ -687,8 +725,9 @@
       const c = await api('DELETE', 'comments/' + li.c.id, null, mine(li.c.id).t);
       forget(c.id);
       if (li.c.status === 'approved') setCount(T, T.count - 1);
+      const up = li.parentNode.parentNode;
       if (li.lastChild.children.length) fill(T, li, c); // its replies stay
-      else li.remove();
+      else folds(T, up, li.remove());
       (li.isConnected ? card : T.h).focus();
       say(T, t('gone'));
     } catch (e) {
@@ -723,18 +762,38 @@
     });
   };
 
-  // Permalinks: #comment-N scrolls to N and highlights it, paging through the thread if need be.
-  const goto = async (T) => {
+  // Earlier comments go on top; what the reader was looking at stays where it was on screen
+  // (by hand: the browsers' scroll anchoring is off in .cm, as not all of them have it).
+  const earlier = async (T) => {
+    const first = T.list.firstChild;
+    const y = first && first.getBoundingClientRect().top;
+    if (T.less.busy) return; // one page at a time: a second press would ask for the same one
+    T.less.busy = true;
+    try {
+      await page(T, 'before', T.prev);
+    } catch (e) {
+      return say(T, T.t(ERRORS[e.code] || 'fail'));
+    } finally {
+      T.less.busy = false;
+    }
+    if (first) scrollBy(0, first.getBoundingClientRect().top - y);
+    say(T, T.t('loaded'));
+    if (T.less.hidden && T.list.firstChild) T.list.firstChild.firstChild.focus();
+  };
+
+  // Permalinks: #comment-N scrolls to N and highlights it; one not on screen reloads its page.
+  const goto = (T) => {
     const m = /^#comment-(\d+)$/.exec(location.hash);
     if (!m) return;
-    let li;
-    for (let i = 0; !(li = T.sr.getElementById('comment-' + m[1])) && T.next && i < 10; i++) {
-      await page(T, T.next).catch(() => {});
+    const li = T.sr.getElementById('comment-' + m[1]);
+    if (!li) return T.asked !== m[1] && reload(T);
+    for (const x of T.sr.querySelectorAll('.cm-hl')) {
+      x.classList.remove('cm-hl');
+      x.firstChild.removeAttribute('aria-current');
     }
-    if (!li) return;
-    for (const x of T.sr.querySelectorAll('.cm-hl')) x.classList.remove('cm-hl');
+    for (let x = li.parentNode; x !== T.list; x = x.parentNode.parentNode) if (x.hidden) fold(T, x.parentNode, (x.hidden = false));
     li.classList.add('cm-hl');
-    li.firstChild.focus({ preventScroll: true });
+    set(li.firstChild, { 'aria-current': 'true' }).focus({ preventScroll: true });
     li.scrollIntoView({ block: 'center' });
   };
 

@@ -643,7 +643,9 @@ def test_each_row_shows_the_comment_in_context(make_client):
         "Rebuild it <b>now</b>",  # the reader's markup, shown as text
     ]:
         assert expected in row, expected
-    assert 'href="https://blog.example/2026/11/bridge/"' in page.text
+    assert 'href="https://blog.example/2026/11/bridge/"' in page.text  # pending: no permalink
+    recent = moderator.get("/admin/queue?view=recent").text
+    assert f'href="https://blog.example/2026/11/bridge/#comment-{parent["id"]}"' in recent
     thread_only = "view=recent&amp;site=blog.example&amp;thread=%2F2026%2F11%2Fbridge%2F"
     assert f'href="/admin/queue?{thread_only}"' in page.text
     assert "<b>now</b>" not in page.text

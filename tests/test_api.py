@@ -31,6 +31,8 @@ def test_unknown_thread_is_an_empty_list(client):
         "thread": {"uri": "/never/", "title": "", "count": 0, "closed": False, "closes": None},
         "comments": [],
         "next": None,
+        "prev": None,
+        "target": None,
     }
 
 
@@ -251,6 +253,11 @@ def test_thread_pages_and_counts_come_from_the_read_replica(make_client, fresh_d
         ({"uri": "/p/", "limit": "ten"}, "limit"),
         ({"uri": "/p/", "after": "not-a-cursor"}, "after"),
         ({"uri": "/p/", "after": "bm90fGE"}, "after"),
+        ({"uri": "/p/", "before": "not-a-cursor"}, "before"),
+        ({"uri": "/p/", "around": "0"}, "around"),
+        ({"uri": "/p/", "around": "2147483648"}, "around"),
+        ({"uri": "/p/", "around": "٣"}, "around"),
+        ({"uri": "/p/", "around": "3", "after": "bm90fGE"}, "around"),
     ],
 )
 def test_thread_query_errors(client, params, field):

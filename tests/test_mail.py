@@ -429,8 +429,10 @@ def test_a_link_to_a_comment_gone_since(make, mailbox):
 
 def test_notify_moderators_all_off_and_no_smtp(make, mailbox):
     everything = make(notify_moderators="all", moderator_emails=ANN)
-    post(everything, "published and mailed")
+    published = post(everything, "published and mailed")
     assert deliver(everything) == Round(sent=1)
+    # A published comment's message links to it on its page, where the embed opens it.
+    assert f"{ORIGIN}/post/#comment-{published['id']}" in text_of(mailbox.received[0][1])
 
     quiet = make(moderation="pre", notify_moderators="off", moderator_emails=ANN)
     post(quiet, "held, not mailed")

@@ -167,6 +167,11 @@ def test_thread_query_is_documented_as_validated(document):
     assert refused(limit=str(limit["minimum"] - 1)) == "limit"
     assert all(refused(sort=sort) is None for sort in parameters["sort"]["schema"]["enum"])
     assert refused(sort="random") == "sort"
+    around = parameters["around"]["schema"]
+    assert (around["type"], around["minimum"]) == ("integer", 1)
+    assert refused(around=str(around["maximum"])) is None
+    assert refused(around=str(around["maximum"] + 1)) == "around"
+    assert refused(around="5", before="x") == "around"
     longest = parameters["uri"]["schema"]["maxLength"]
     assert refused(uri=of_length("uri", longest)) is None
     assert refused(uri=of_length("uri", longest + 1)) == "uri"

@@ -69,6 +69,10 @@ class Server:
             "surge_hold_rate": "0",
             **settings,
         }
+        # Where its data lives, for tests that seed more than HTTP posts would in time.
+        self.database_url = settings.get("database_url") or (
+            f"sqlite:///{workdir / 'data' / 'comments.db'}"
+        )
         env.update({f"COMMENTS_{key.upper()}": value for key, value in settings.items()})
         env["PYTHONPATH"] = str(ROOT)
         command = [sys.executable, "-m", "comments", "serve", "--host", "127.0.0.1"]

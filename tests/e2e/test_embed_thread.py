@@ -228,11 +228,28 @@ def test_permalink_scrolls_to_and_highlights(page, host, server, unique):
     expect(target).to_have_class(re.compile("cm-hl"))
     expect(target).to_be_in_viewport()
     expect(page.locator("#comments .cm-hl")).to_have_count(1)
+    earlier = page.locator("#comments").get_by_role("button", name="Load earlier comments")
+    for before in (ids[1], ids[0]):  # its page opens with it: the earlier ones come one by one
+        earlier.click()
+        expect(page.locator(f"#comments #comment-{before}")).to_be_attached()
+    expect(earlier).to_be_hidden()
+    expect(target).to_be_in_viewport()
 
     page.locator(f"#comments #comment-{ids[0]} .cm-time").click()
     expect(page.locator(f"#comments #comment-{ids[0]}")).to_have_class(re.compile("cm-hl"))
     expect(target).not_to_have_class(re.compile("cm-hl"))
     assert page.evaluate("location.hash") == f"#comment-{ids[0]}"
+
+
+def test_permalink_to_a_comment_not_loaded_opens_its_page(page, host, server, unique):
+    ids = [server.seed(host.origin, f"/{unique}.html", f"Spot {n}")["id"] for n in range(4)]
+    body = '<div id="comments" data-limit="1"></div>'
+    widget = open_thread(page, host.page(unique, server, body))
+    expect(widget.locator(f"#comment-{ids[0]}")).to_be_attached()
+    page.evaluate(f"location.hash = '#comment-{ids[3]}'")  # a link within the page
+    target = widget.locator(f"#comment-{ids[3]}")
+    expect(target).to_have_class(re.compile("cm-hl"))
+    expect(widget.locator(f"#comment-{ids[0]}")).not_to_be_attached()
 
 
 def test_keyboard_only_posting(page, host, server, unique):

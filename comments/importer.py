@@ -211,7 +211,7 @@ class Importer:
         workers: int,
     ) -> None:
         batches = (_keep(batch, scratch, options, summary) for batch in _batches(comments, BATCH))
-        for kept, rendered in _rendered(batches, workers):
+        for number, (kept, rendered) in enumerate(_rendered(batches, workers), 1):
             rows = []
             for item, (text, html_) in zip(kept, rendered, strict=True):
                 row = self._row(item, text, html_, options, summary)
@@ -219,6 +219,10 @@ class Importer:
                     rows.append((item, row))
             with begin() as conn:
                 _store(conn, rows, options, summary)
+                if number & (number - 1) == 0:
+                    # The tables have doubled: statistics from when they were small would have
+                    # PostgreSQL scan them whole for each batch's lookups by key.
+                    store.transfer.refresh_statistics(conn)
 
         after = 0  # every thread with unlinked comments, a chunk at a time, in order of id
         while True:
@@ -231,6 +235,8 @@ class Importer:
                 break
             summary.threads += len(chunk)
             after = chunk[-1]
+        with begin() as conn:  # the site's first reads plan with the tables as they are now
+            store.transfer.refresh_statistics(conn)
 
     def _row(
         self, item: _Kept, text: str, html_: str, options: ImportOptions, summary: Summary

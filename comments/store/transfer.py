@@ -121,6 +121,14 @@ def unlink_strays(conn: Connection, thread_ids: list[int]) -> None:
     conn.execute(update(comments).where(comments.c.thread_id.in_(thread_ids)).values(root_id=0))
 
 
+def refresh_statistics(conn: Connection) -> None:
+    """Have the planner see the tables an import grows as they are now. PostgreSQL only: it
+    plans a lookup of 500 keys in a table it never analyzed as a scan of the whole table (0.25 s
+    each at 50,000 comments, against 1 ms); SQLite's planner goes by the indexes either way."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE comments, threads")
+
+
 def drop_empty_threads(conn: Connection, thread_ids: list[int]) -> int:
     """Delete those of these threads that hold no comment at all (an import moved every one
     of them to the page's new address); how many went."""

@@ -222,7 +222,8 @@
     if (sr.childNodes[1]) sr.childNodes[1].remove();
     sr.append(root);
 
-    T.h = set(h('h2', 'cm-title', t('wait')), { tabindex: -1 });
+    T.h = set(h('h2', 'cm-title', t('wait')), { tabindex: -1, id: 'cm' + ++seq });
+    set(root, { role: 'region', 'aria-labelledby': T.h.id }); // a landmark named by its heading
     const sort = set(h('div', 'cm-sort'), { role: 'group', 'aria-label': t('sort') });
     for (const s of ['oldest', 'newest']) {
       const b = button(t(s), '', () => {
@@ -371,7 +372,10 @@
     meta.append(link);
     // Past the depth the layout indents, a reply names the comment it answers (CSS shows it there).
     const p = c.parent && (li.p || (T.sr.getElementById('comment-' + c.parent) || {}).c);
-    if (p) meta.append(set(h('a', 'cm-to', t('to', (p.html && p.author) || t('anon'))), { href: location.href.split('#')[0] + '#comment-' + p.id }));
+    const to = p && t('to', (p.html && p.author) || t('anon'));
+    if (p) meta.append(set(h('a', 'cm-to', to), { href: location.href.split('#')[0] + '#comment-' + p.id }));
+    // Its name, for a screen reader's list of articles: who wrote it, and whom it answers.
+    card.setAttribute('aria-label', gone ? t('removed') : [c.author || t('anon'), to].filter(Boolean).join(', '));
     if (c.edited && !gone) meta.append(set(h('span', 'cm-edited', t('edited')), { title: when(c.edited, T.lang) }));
     if (pending) meta.append(h('span', 'cm-badge', t('pend')));
     const body = h('div', 'cm-body');

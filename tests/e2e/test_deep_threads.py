@@ -73,3 +73,16 @@ def test_deep_reply_in_german(page, host, server, unique):
     expect(widget.locator(f"#comment-{chain[0]['id']} > .cm-fold")).to_have_text(
         "4 Antworten ausblenden"
     )
+
+
+def test_the_thread_is_a_landmark_and_each_comment_names_its_author_and_parent(
+    page, host, server, unique
+):
+    uri = f"/{unique}.html"
+    first = server.seed(host.origin, uri, "A first word", author="Rosa")
+    server.seed(host.origin, uri, "An answer", author="Karl", parent=first["id"])
+    widget = open_thread(page, host.page(unique, server))
+    region = widget.get_by_role("region", name=re.compile("2 comments"))
+    expect(region).to_be_visible()
+    expect(region.get_by_role("article", name="Rosa", exact=True)).to_be_visible()
+    expect(region.get_by_role("article", name="Karl, in reply to Rosa")).to_be_visible()

@@ -91,8 +91,14 @@ def test_a_challenged_post_is_solved_in_the_page_and_goes_through(
     write(widget.locator("form").first, "Proven human", author="Ada")
     expect(comments(widget)).to_have_count(1)
     expect(comments(widget).first.locator(".cm-body")).to_have_text("Proven human")
+    # The embed shows the comment, then says so; what the observer heard arrives a little later.
+    expect(widget.locator("[aria-live]")).to_contain_text("Your comment is online.")
+    for _ in range(50):
+        if announced and "Your comment is online." in announced[-1]:
+            break
+        page.wait_for_timeout(100)
     assert any(text.startswith("Checking that you are not a bot") for text in announced), announced
-    assert "Your comment is online." in announced[-1]
+    assert "Your comment is online." in announced[-1], announced
     assert page.evaluate("window.violations") == []
     _, body = server_challenging.api("GET", "/api/threads?uri=/" + unique + ".html")
     assert body["thread"]["count"] == 1

@@ -3,6 +3,7 @@ no serious or critical violation."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,14 @@ def test_the_admin_pages(browser, axe, server):
         page.get_by_label("The same again").fill(PASSWORD)
         page.get_by_role("button", name="Set password and sign in").click()
         expect(page.get_by_role("navigation").first).to_be_visible()
-        for path in ("/admin/queue?view=recent", "/admin/bans", "/admin/audit", "/admin/privacy"):
+        paths = ("/admin/queue?view=recent", "/admin/threads", "/admin/bans", "/admin/audit")
+        for path in (*paths, "/admin/privacy"):
             page.goto(server.url + path)
             assert_accessible(axe, page, f"admin {path}")
+            expect(page.locator("h1")).to_have_count(1)  # each page says what it is
         page.goto(server.url + "/admin/queue?view=recent")
         page.locator(".items > .item").first.get_by_role("link", name="More…").click()
         assert_accessible(axe, page, "admin comment page")
+        expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Comment #\d+"))
     finally:
         context.close()

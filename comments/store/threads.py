@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     Connection,
     Insert,
+    Integer,
     bindparam,
     case,
     delete,
@@ -260,6 +261,34 @@ def update_comment(conn: Connection, comment_id: int, **values) -> Comment:
     return comment_of(row)
 
 
+def _page_statement(descending: bool, cursor: str | None):
+    """page_of_thread's statement for one order and one kind of cursor (None, "inclusive",
+    "exclusive")."""
+    top = comments.alias("top")
+    thread_id = bindparam("b_thread_id")
+    order = (top.c.created.desc(), top.c.id.desc()) if descending else (top.c.created, top.c.id)
+    roots = (
+        select(top.c.id)
+        .where(
+            top.c.thread_id == thread_id, top.c.parent_id.is_(None), _has_visible(top, thread_id)
+        )
+        .order_by(*order)
+        .limit(bindparam("b_limit"))
+    )
+    if cursor is not None:
+        position = tuple_(top.c.created, top.c.id)
+        at = tuple_(
+            bindparam("b_created", type_=top.c.created.type), bindparam("b_id", type_=Integer())
+        )
+        if cursor == "inclusive":
+            roots = roots.where(position <= at if descending else position >= at)
+        else:
+            roots = roots.where(position < at if descending else position > at)
+    return select(comments).where(
+        comments.c.thread_id == thread_id, comments.c.root_id.in_(roots.scalar_subquery())
+    )
+
+
 def page_of_thread(
     conn: Connection,
     thread_id: int,
@@ -277,30 +306,12 @@ def page_of_thread(
     show as a placeholder). Returns the comments in no particular order, and whether more pages
     follow in the direction read.
     """
-    top = comments.alias("top")
-    newest = sort is Sort.NEWEST
-    descending = newest != backwards
-    order = (top.c.created.desc(), top.c.id.desc()) if descending else (top.c.created, top.c.id)
-    roots = (
-        select(top.c.id)
-        .where(
-            top.c.thread_id == thread_id, top.c.parent_id.is_(None), _has_visible(top, thread_id)
-        )
-        .order_by(*order)
-        .limit(limit + 1)
-    )
+    descending = (sort is Sort.NEWEST) != backwards
+    cursor = None if after is None else "inclusive" if inclusive else "exclusive"
+    parameters = {"b_thread_id": thread_id, "b_limit": limit + 1}
     if after is not None:
-        position = tuple_(top.c.created, top.c.id)
-        cursor = tuple_(after.created, after.id)
-        if inclusive:
-            roots = roots.where(position <= cursor if descending else position >= cursor)
-        else:
-            roots = roots.where(position < cursor if descending else position > cursor)
-    rows = conn.execute(
-        select(comments).where(
-            comments.c.thread_id == thread_id, comments.c.root_id.in_(roots.scalar_subquery())
-        )
-    ).all()
+        parameters |= {"b_created": after.created, "b_id": after.id}
+    rows = conn.execute(PAGES[descending, cursor], parameters).all()
     found = [comment_of(row) for row in rows]
     top_level = sorted(
         (comment for comment in found if comment.parent_id is None),
@@ -323,18 +334,17 @@ def _has_visible(top, thread_id: int):
     )
 
 
-def root_and_place(
-    conn: Connection, thread_id: int, comment_id: int, sort: Sort
-) -> tuple[Comment, int] | None:
-    """The top-level comment above a comment of this thread, and how many top-level comments
-    come before it in the sort's order (None: no such comment in this thread). One statement:
-    a permalink's page costs one round trip more than a first page, not three.
+# Built once: building a page's statement cost more than running it (as for ROOT_AND_PLACE).
+PAGES = {
+    (descending, cursor): _page_statement(descending, cursor)
+    for descending in (False, True)
+    for cursor in (None, "inclusive", "exclusive")
+}
 
-    Every top-level comment is counted, shown or not: the count then runs on the index alone
-    (ix_comments_thread_top), about a millisecond for 10,000, where checking each one for a
-    visible subtree costs ten times that.
-    """
+
+def _root_and_place_statement(sort: Sort):
     asked, root, other = comments.alias("asked"), comments.alias("root"), comments.alias("other")
+    thread_id = bindparam("b_thread_id")
     position = tuple_(other.c.created, other.c.id)
     cursor = tuple_(root.c.created, root.c.id)
     before = (
@@ -347,10 +357,30 @@ def root_and_place(
         )
         .scalar_subquery()
     )
-    row = conn.execute(
+    return (
         select(*root.c, before.label("before"))
         .select_from(asked.join(root, root.c.id == asked.c.root_id))
-        .where(asked.c.id == comment_id, asked.c.thread_id == thread_id)
+        .where(asked.c.id == bindparam("b_comment_id"), asked.c.thread_id == thread_id)
+    )
+
+
+# Built once, one per order: building it cost 1.5 ms a permalink, more than running it.
+ROOT_AND_PLACE = {sort: _root_and_place_statement(sort) for sort in Sort}
+
+
+def root_and_place(
+    conn: Connection, thread_id: int, comment_id: int, sort: Sort
+) -> tuple[Comment, int] | None:
+    """The top-level comment above a comment of this thread, and how many top-level comments
+    come before it in the sort's order (None: no such comment in this thread). One statement:
+    a permalink's page costs one round trip more than a first page, not three.
+
+    Every top-level comment is counted, shown or not: the count then runs on the index alone
+    (ix_comments_thread_top), about a millisecond for 10,000, where checking each one for a
+    visible subtree costs ten times that.
+    """
+    row = conn.execute(
+        ROOT_AND_PLACE[sort], {"b_thread_id": thread_id, "b_comment_id": comment_id}
     ).first()
     if row is None:
         return None

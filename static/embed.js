@@ -66,7 +66,7 @@
     website_invalid: 'bad_web', duplicate_comment: 'dupe', rate_limited: 'rate', banned: 'banned',
     thread_closed: 'closed', edit_window_closed: 'lost', token_missing: 'lost', token_invalid: 'lost',
     token_foreign: 'lost', comment_not_editable: 'lost', comment_not_found: 'lost', comment_changed: 'lost',
-    network: 'net', database_unavailable: 'net',
+    network: 'net', database_unavailable: 'net', storage_full: 'net', server_busy: 'net', request_timeout: 'net',
   };
 
   const pickLang = (...tags) => {

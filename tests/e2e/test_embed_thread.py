@@ -7,6 +7,7 @@ import re
 import time
 from datetime import datetime
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.widget import comments, focused, open_thread, write
@@ -412,6 +413,38 @@ def test_an_outage_offers_a_retry(page, host, server, unique, console):
     widget.get_by_role("button", name="Try again").click()
     expect(comments(widget).locator(".cm-body")).to_have_text("Back again")
     expect(widget.locator("form")).to_be_visible()
+
+
+@pytest.mark.parametrize(("status", "code"), [(507, "storage_full"), (503, "server_busy")])
+def test_a_post_the_server_cannot_take_now_says_so_and_keeps_the_text(
+    page, host, server, unique, console, status, code
+):
+    console.expect(f"status of {status}")
+    problem = {
+        "type": f"https://comments.invalid/problems/{code}",
+        "title": code,
+        "status": status,
+        "detail": "Not now.",
+        "code": code,
+    }
+    page.route(
+        "**/api/comments",
+        lambda route: (
+            route.fulfill(
+                status=status,
+                content_type="application/problem+json",
+                headers={"Access-Control-Allow-Origin": host.origin, "Retry-After": "60"},
+                body=json.dumps(problem),
+            )
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
+    )
+    widget = open_thread(page, host.page(unique, server))
+    form = widget.locator("form").first
+    write(form, "Worth keeping")
+    expect(widget.get_by_text("The comment server is not answering.")).to_be_visible()
+    expect(form.locator("textarea")).to_have_value("Worth keeping")
 
 
 def test_notify_checkbox_and_honeypot(page, host, server, unique):

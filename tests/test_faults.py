@@ -295,24 +295,28 @@ def fill(volume: Path) -> Path:
     return filler
 
 
-def test_sqlite_on_a_full_disk_answers_507_and_recovers(small_volume, tmp_path, caplog):
-    url = f"sqlite:///{small_volume / 'comments.db'}"
+def fill_answers_507_then_recover(
+    url: str, volume: Path, data_dir: Path, caplog, repeats: int, tries: int
+) -> None:
+    """Posts on a database whose volume fills up mid-run: 507 storage_full logged in one line,
+    reads still answered, and once space returns, posts again; nothing acknowledged is lost."""
     engine = db.create_engine(url)
     db.migrate(engine)
     engine.dispose()
-    text = "A comment long enough to need pages of its own. " * 60
+    text = "A comment long enough to need pages of its own. " * repeats
     acknowledged = set()
-    with client_of(url, tmp_path) as client:
+    with client_of(url, data_dir) as client:
         for n in range(5):
             response = submit(client, f"{n} {text}")
             assert response.status_code == 201, response.text
             acknowledged.add(response.json()["id"])
 
-        filler = fill(small_volume)
+        filler = fill(volume)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="comments"):
-            # The log file may still hold free pages from earlier writes: write until they end.
-            for n in range(200):
+            # Free pages may be left from earlier writes (the log, the table's last pages):
+            # write until they end.
+            for n in range(tries):
                 response = submit(client, f"full {n} {text}")
                 if response.status_code != 201:
                     break
@@ -330,6 +334,12 @@ def test_sqlite_on_a_full_disk_answers_507_and_recovers(small_volume, tmp_path, 
             assert response.status_code == 201, response.text
             acknowledged.add(response.json()["id"])
     assert stored_ids(url) == acknowledged
+
+
+def test_sqlite_on_a_full_disk_answers_507_and_recovers(small_volume, tmp_path, caplog):
+    fill_answers_507_then_recover(
+        f"sqlite:///{small_volume / 'comments.db'}", small_volume, tmp_path, caplog, 60, 200
+    )
     with sqlite3.connect(small_volume / "comments.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
@@ -387,38 +397,7 @@ def postgres_ids() -> tuple[int, int]:
 
 def test_postgresql_on_a_full_disk_answers_507_and_recovers(full_postgresql, tmp_path, caplog):
     url, volume = full_postgresql
-    engine = db.create_engine(url)
-    db.migrate(engine)
-    engine.dispose()
-    text = "A comment long enough to need pages of its own. " * 150
-    acknowledged = set()
-    with client_of(url, tmp_path) as client:
-        for n in range(5):
-            response = submit(client, f"{n} {text}")
-            assert response.status_code == 201, response.text
-            acknowledged.add(response.json()["id"])
-
-        filler = fill(volume)
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="comments"):
-            # The table's last pages may have room still: write until they are full.
-            for n in range(500):
-                response = submit(client, f"full {n} {text}")
-                if response.status_code != 201:
-                    break
-                acknowledged.add(response.json()["id"])
-            assert_fault(response, 507, "storage_full", "60")
-        assert_logged_in_one_line(caplog.records, "storage_full")
-        page = client.get("/api/threads", params={"uri": "/post/", "limit": "200"})
-        assert page.status_code == 200  # reading needs no space
-        assert {comment["id"] for comment in page.json()["comments"]} == acknowledged
-
-        os.remove(filler)
-        for n in range(3):
-            response = submit(client, f"after {n} {text}")
-            assert response.status_code == 201, response.text
-            acknowledged.add(response.json()["id"])
-    assert stored_ids(url) == acknowledged
+    fill_answers_507_then_recover(url, volume, tmp_path, caplog, 150, 500)
 
 
 # A crash closes the connection, and says so

@@ -30,7 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from comments import store
 from comments.config import Config
-from comments.db import Engine, transaction
+from comments.db import Connection, Engine, transaction
 from comments.errors import Problem
 from comments.models import Moderator
 from comments.service import Notifier, utc_now
@@ -162,17 +162,15 @@ class Accounts:
     def _count_attempt(self, email: str, ip_hash: str) -> Attempt:
         """Count this attempt, as a failure for now, or refuse it: all before any hashing."""
         now = self.clock()
-        since = now - THROTTLE_WINDOW
-        network, account = f"net:{ip_hash}", f"acct:{_key(email)}:net:{ip_hash}"
+        limits = {
+            f"net:{ip_hash}": NETWORK_FAILURES,
+            f"acct:{_key(email)}:net:{ip_hash}": ACCOUNT_FAILURES,
+        }
         with transaction(self.engine, write=True) as conn:
-            store.accounts.lock_network(conn, ip_hash)
-            if (
-                store.accounts.count_failures(conn, account, since) >= ACCOUNT_FAILURES
-                or store.accounts.count_failures(conn, network, since) >= NETWORK_FAILURES
-            ):
+            rows = _count_against(conn, ip_hash, limits, now)
+            if rows is None:
                 raise _throttled(self.config.mail_enabled)
-            rows = [store.accounts.add_failure(conn, key, now) for key in (network, account)]
-            store.accounts.prune_failures(conn, since)
+            store.accounts.prune_failures(conn, now - THROTTLE_WINDOW)
             moderator = store.accounts.get_moderator_by_email(conn, email)
         return Attempt(moderator, rows)
 
@@ -211,17 +209,10 @@ class Accounts:
         """Mail a moderator a one-time sign-in link. The same for any email, known or not, and
         nothing at all past the throttle: the answer never tells whether an account exists."""
         email, now = email.strip().lower(), self.clock()
-        since = now - THROTTLE_WINDOW
-        network, account = f"link-net:{ip_hash}", f"link:{_key(email)}"
+        limits = {f"link-net:{ip_hash}": NETWORK_LINKS, f"link:{_key(email)}": ACCOUNT_LINKS}
         with transaction(self.engine, write=True) as conn:
-            store.accounts.lock_network(conn, ip_hash)
-            if (
-                store.accounts.count_failures(conn, account, since) >= ACCOUNT_LINKS
-                or store.accounts.count_failures(conn, network, since) >= NETWORK_LINKS
-            ):
+            if _count_against(conn, ip_hash, limits, now) is None:
                 return
-            for key in (network, account):
-                store.accounts.add_failure(conn, key, now)
             moderator = store.accounts.get_moderator_by_email(conn, email)
             if moderator is None or self.notifier is None:
                 return
@@ -296,6 +287,19 @@ class Accounts:
 def _key(email: str) -> str:
     """How the throttle names an email: not the address itself."""
     return Tokens.digest(email)[:32]
+
+
+def _count_against(
+    conn: Connection, ip_hash: str, limits: dict[str, int], now: datetime
+) -> list[int] | None:
+    """Count one attempt against each key, after the network's lock (so concurrent attempts
+    from it are counted one at a time): None, and nothing counted, when a key has reached its
+    limit within THROTTLE_WINDOW; else the ids of the rows written."""
+    since = now - THROTTLE_WINDOW
+    store.accounts.lock_network(conn, ip_hash)
+    if any(store.accounts.count_failures(conn, key, since) >= n for key, n in limits.items()):
+        return None
+    return [store.accounts.add_failure(conn, key, now) for key in limits]
 
 
 def _throttled(mail_enabled: bool) -> Problem:

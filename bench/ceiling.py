@@ -1,7 +1,8 @@
 """The ceiling: a bare Starlette app answering one fixed body, as fast as this stack can go.
 
-Served by uvicorn with the same workers as our server. The body is our 100-comment first page,
-byte for byte as our server sends it (gzip), read from the file named by BENCH_CEILING_BODY.
+Served by uvicorn with the same workers as our server and no access log (as behind a proxy that
+logs). The body is our 100-comment first page, byte for byte as our server sends it (gzip), read
+from the file named by BENCH_CEILING_BODY.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def ceiling_command(port: int) -> list[str]:
     return [
         *(sys.executable, "-m", "uvicorn", "ceiling:create_app", "--factory"),
         *("--app-dir", str(BENCH_DIR), "--host", HOST, "--port", str(port)),
-        *("--workers", str(WORKERS)),
+        *("--workers", str(WORKERS), "--no-access-log"),
     ]
 
 

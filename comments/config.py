@@ -56,6 +56,9 @@ class Config:
     header_timeout: int = 10
     body_timeout: int = 30
     max_connections: int = 1000
+    # A line per request from uvicorn; off behind a proxy that logs them already, where the
+    # line costs more CPU than the rest of a cached read
+    access_log: bool = True
     # Moderators and their mail
     notify_moderators: Notify = Notify.REVIEW
     moderator_emails: tuple[str, ...] = ()
@@ -371,6 +374,18 @@ def _parse_url(text: str) -> str:
     return text.strip()
 
 
+SWITCHES = {"on": True, "true": True, "yes": True, "1": True}
+SWITCHES |= {"off": False, "false": False, "no": False, "0": False}
+
+
+def _parse_switch(text: str) -> bool:
+    """`on` or `off` (also true/false, yes/no, 1/0; a TOML boolean arrives as `True`)."""
+    try:
+        return SWITCHES[text.strip().lower()]
+    except KeyError:
+        raise ValueError("expected on or off") from None
+
+
 def _parse_choice(choices: type[enum.Enum], text: str):
     try:
         return choices(text.strip().lower())
@@ -445,6 +460,7 @@ PARSERS: dict[str, Any] = {
     "header_timeout": lambda text: _parse_timeout(str(text)),
     "body_timeout": lambda text: _parse_timeout(str(text)),
     "max_connections": _parse_int(1, 1_000_000),
+    "access_log": lambda value: _parse_switch(value),
     "public_url": lambda text: _parse_url(text).rstrip("/"),
     "notify_moderators": lambda text: _parse_choice(Notify, text),
     "moderator_emails": lambda text: tuple(_parse_email(item) for item in _split(text)),

@@ -231,6 +231,7 @@ def serve(config: Config, **uvicorn_options) -> None:
         header_timeout=config.header_timeout,
         body_timeout=config.body_timeout,
         max_connections=connection_limit(config, raise_file_limit()),
+        access_log=config.access_log,
         **uvicorn_options,
     )
     server = uvicorn.Server(server_config)

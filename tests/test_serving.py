@@ -218,3 +218,40 @@ def test_the_file_limit_is_raised_and_bounds_the_connections(tmp_path):
 def test_timeouts_out_of_range_stop_start_up(tmp_path, value):
     with pytest.raises(settings.ConfigError, match="COMMENTS_HEADER_TIMEOUT"):
         settings.load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_HEADER_TIMEOUT": value})
+
+
+@pytest.mark.parametrize(("setting", "logged"), [("on", True), ("off", False)])
+def test_the_access_log_is_a_setting(tmp_path, setting, logged):
+    """A line per request, or none behind a proxy that logs them already; the server's own
+    messages stay either way."""
+    port = free_port()
+    env = environment(tmp_path / "data", COMMENTS_ACCESS_LOG=setting)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "comments", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        assert timed_request(port, "GET", "/api/threads?uri=/logged-or-not")[0] == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert ("GET /api/threads?uri=/logged-or-not HTTP/1.1" in output) is logged, output
+    assert "Application startup complete" in output
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", ""])
+def test_an_access_log_setting_that_is_neither_on_nor_off_stops_start_up(tmp_path, value):
+    with pytest.raises(settings.ConfigError, match="COMMENTS_ACCESS_LOG.*expected on or off"):
+        settings.load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_ACCESS_LOG": value})
+
+
+@pytest.mark.parametrize(("line", "expected"), [("access_log = false", False), ("", True)])
+def test_the_access_log_setting_reads_a_toml_boolean(tmp_path, line, expected):
+    path = tmp_path / "comments.toml"
+    path.write_text(line + "\n")
+    config = settings.load({"COMMENTS_DATA_DIR": str(tmp_path)}, path)
+    assert config.access_log is expected

@@ -37,6 +37,8 @@ from comments.service import CommentService
 
 LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?")
 ETAGS = re.compile(r'"t\d+"')
+# An answer as the server sends it: status, raw headers, body.
+RawAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 # Bytes a body may have: the longest text JSON-escaped (6 bytes a character at worst) + the rest.
 BODY_OVERHEAD = 16 * 1024
 # The longest thread query whose parse is remembered (api.thread_query): a few MiB at most.
@@ -222,6 +224,49 @@ async def get_thread(request: Request) -> Response:
     if accepts_gzip(request.headers.get("accept-encoding", "")):
         return Response(page.gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return Response(page.body, headers=headers)
+
+
+async def answer_from_cache(state: Any, scope: dict[str, Any]) -> RawAnswer | None:
+    """GET /api/threads answered from the raw request when no page is read: a 304, or a page
+    this worker holds at the thread's version. None for everything else (a miss, an unknown
+    thread, a bad query, a fault): the route then answers, and reports any error the one way."""
+    try:
+        return await _answer_from_cache(state, scope)
+    except Exception:  # the route asks again, and its error handling answers
+        return None
+
+
+async def _answer_from_cache(state: Any, scope: dict[str, Any]) -> RawAnswer | None:
+    headers = dict(reversed(scope["headers"]))  # a repeated header: its first value, as Starlette
+    query = thread_query(scope["query_string"])
+    settings: Config = state.config
+    origin = headers.get(b"origin")
+    site = settings.site_of_origin(origin.decode("latin-1") if origin is not None else None)
+    uri = site_uri(settings, site, query.uri)
+    version = await state.service.version_of(site, uri)
+    etag = b'"t%d"' % version
+    if etag.decode() in ETAGS.findall(headers.get(b"if-none-match", b"").decode("latin-1")):
+        return 304, raw_cache_headers(etag), b""
+    page = state.page_cache.get((site, uri, query)) if version else None
+    if page is None or page.version != version:
+        return None
+    raw = [*raw_cache_headers(etag), (b"content-type", b"application/json")]
+    if accepts_gzip(headers.get(b"accept-encoding", b"").decode("latin-1")):
+        raw.append((b"content-encoding", b"gzip"))
+        body = page.gzipped
+    else:
+        body = page.body
+    raw.append((b"content-length", b"%d" % len(body)))
+    return 200, raw, body
+
+
+def raw_cache_headers(etag: bytes) -> list[tuple[bytes, bytes]]:
+    """cache_headers, as the server sends them."""
+    return [
+        (b"etag", etag),
+        (b"cache-control", b"public, no-cache"),
+        (b"vary", b"Accept-Encoding"),
+    ]
 
 
 def read_page(comment_service: CommentService, site: str, uri: str, query: PageQuery) -> ThreadPage:

@@ -46,43 +46,89 @@ PREVIEW_THREADS = 2
 # origin only: no other site's script may read them.
 CORS_PREFIXES = ("/api/", "/static/", "/feed/")
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
-NOSNIFF_NAME = b"x-content-type-options"
+NOSNIFF_HEADER = (b"x-content-type-options", b"nosniff")
+THREADS_PATH = "/api/threads"
+RawHeaders = list[tuple[bytes, bytes]]
 
 
-class NoSniff:
-    """`X-Content-Type-Options: nosniff` on every response: no browser reads a JSON answer, a
-    feed or a problem as HTML or script, whatever a comment put in it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # Raw, not through MutableHeaders: this runs on every answer, the hottest first.
-                headers = list(message.get("headers", ()))
-                if not any(name == NOSNIFF_NAME for name, _ in headers):
-                    headers.append((NOSNIFF_NAME, b"nosniff"))
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, sending)
+def header_of(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header, read from the raw list (names come lower-cased)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
-class EmbedCORS:
-    """CORS (for the allowed origins) on the paths the embed fetches, and nowhere else."""
+class EdgeHeaders:
+    """What every answer gets on its way out, in one raw layer rather than a middleware each:
+    `X-Content-Type-Options: nosniff` (no browser reads a JSON answer, a feed or a problem as HTML
+    or script, whatever a comment put in it), and CORS on the paths the embed fetches (for the
+    allowed origins), nowhere else.
+
+    The CORS headers are Starlette's CORSMiddleware's, byte for byte, which still answers the
+    preflights; a simple answer's are added here, on the hottest path, without its layers.
+    """
 
     def __init__(self, app: ASGIApp, **options) -> None:
         self.app = app
         self.cors = CORSMiddleware(app, **options)
+        self.expose = ", ".join(options.get("expose_headers", ())).encode("latin-1")
+
+    def finish(self, scope: Scope, origin: bytes | None, headers: RawHeaders) -> RawHeaders:
+        """The answer's headers with nosniff and, on the embed's paths, CORS (a new list)."""
+        if all(name != NOSNIFF_HEADER[0] for name, _ in headers):
+            headers = [*headers, NOSNIFF_HEADER]
+        if not scope["path"].startswith(CORS_PREFIXES):
+            return headers
+        vary = [value for name, value in headers if name == b"vary"]
+        headers = [pair for pair in headers if pair[0] != b"vary"]
+        if origin is not None:
+            headers = [pair for pair in headers if pair[0] != b"access-control-expose-headers"]
+            headers.append((b"access-control-expose-headers", self.expose))
+            if self.cors.is_allowed_origin(origin.decode("latin-1")):
+                headers = [pair for pair in headers if pair[0] != b"access-control-allow-origin"]
+                headers.append((b"access-control-allow-origin", origin))
+        headers.append((b"vary", b", ".join([*vary, b"Origin"])))
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(CORS_PREFIXES):
-            return await self.cors(scope, receive, send)
-        return await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        origin = header_of(scope, b"origin")
+        asks = scope["method"] == "OPTIONS" and header_of(scope, b"access-control-request-method")
+        is_preflight = origin is not None and asks and scope["path"].startswith(CORS_PREFIXES)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if is_preflight:  # CORSMiddleware's own answer: nosniff is all it lacks
+                    message["headers"] = [*headers, NOSNIFF_HEADER]
+                else:
+                    message["headers"] = self.finish(scope, origin, headers)
+            await send(message)
+
+        await (self.cors if is_preflight else self.app)(scope, receive, sending)
+
+
+class CommentsApp(Starlette):
+    """The app, with one shortcut: a thread page this worker holds (or a 304) is answered before
+    Starlette's layers, routing and request objects, which cost more than the rest of it. Anything
+    else, or anything that goes wrong on the way, takes the full path (and its error handling)."""
+
+    edge: EdgeHeaders
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == THREADS_PATH and scope["method"] == "GET":
+            scope["app"] = self
+            answer = await api.answer_from_cache(self.state, scope)
+            if answer is not None:
+                status, headers, body = answer
+                origin = header_of(scope, b"origin")
+                headers = self.edge.finish(scope, origin, headers)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().__call__(scope, receive, send)
 
 
 class CachedStaticFiles(StaticFiles):
@@ -233,9 +279,9 @@ def create_app(
             if replica is not None:
                 replica.dispose()
 
-    app = Starlette(
+    app = CommentsApp(
         routes=[*api.routes, *threadpage.routes, *mailroutes.routes, *pages(admin_app)],
-        middleware=[Middleware(NoSniff), Middleware(EmbedCORS, **cors_options(config))],
+        middleware=[Middleware(EdgeHeaders, **cors_options(config))],
         exception_handlers={
             Problem: on_problem,
             HTTPException: on_http_error,
@@ -245,6 +291,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # The layer that finishes every answer's headers, for the shortcut to finish its own with.
+    app.edge = EdgeHeaders(app.router, **cors_options(config))
     app.state.config = config
     app.state.tokens = tokens
     app.state.service = service

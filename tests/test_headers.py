@@ -155,3 +155,24 @@ def test_an_avatar_reveals_no_address(proxied, client):
     avatar = avatar_of(proxied, "203.0.113.5")
     assert len(avatar) == 16 and "203" not in avatar
     assert post(client, "other server's reader")["avatar"] != avatar
+
+
+def test_a_cached_page_and_its_304_carry_the_headers_of_the_full_path(client):
+    """The second read of a page is answered from the worker's cache ahead of Starlette's
+    layers; what it sends is what the route sent the first time."""
+    origin = {"Origin": ORIGIN, "Accept-Encoding": "gzip"}
+    post(client, uri="/same-headers")
+    first = client.get("/api/threads?uri=/same-headers", headers=origin)
+    second = client.get("/api/threads?uri=/same-headers", headers=origin)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert sorted(first.headers.multi_items()) == sorted(second.headers.multi_items())
+    for asked in ({}, origin, {"Origin": "https://elsewhere.example"}):
+        full = client.get("/api/threads?uri=/same-headers&limit=7", headers=asked)  # a miss
+        cached = client.get("/api/threads?uri=/same-headers&limit=7", headers=asked)
+        assert sorted(full.headers.multi_items()) == sorted(cached.headers.multi_items())
+        etag = {**asked, "If-None-Match": cached.headers["etag"]}
+        again = client.get("/api/threads?uri=/same-headers&limit=7", headers=etag)
+        assert again.status_code == 304
+        assert again.headers["vary"] == cached.headers["vary"]
+        assert again.headers["x-content-type-options"] == "nosniff"

@@ -245,7 +245,7 @@ def test_the_access_log_is_a_setting(tmp_path, setting, logged):
 
 @pytest.mark.parametrize("value", ["maybe", "2", ""])
 def test_an_access_log_setting_that_is_neither_on_nor_off_stops_start_up(tmp_path, value):
-    with pytest.raises(settings.ConfigError, match="COMMENTS_ACCESS_LOG.*expected on or off"):
+    with pytest.raises(settings.ConfigError, match=r"COMMENTS_ACCESS_LOG.*expected on or off"):
         settings.load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_ACCESS_LOG": value})
 
 

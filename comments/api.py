@@ -37,6 +37,7 @@ from comments.service import CommentService
 
 LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?")
 ETAGS = re.compile(r'"t\d+"')
+COUNT_ETAGS = re.compile(r'"c[0-9a-f]{24}"')
 # An answer as the server sends it: status, raw headers, body.
 RawAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 # Bytes a body may have: the longest text JSON-escaped (6 bytes a character at worst) + the rest.
@@ -372,8 +373,23 @@ async def get_stamp(request: Request) -> Response:
 
 async def post_counts(request: Request) -> Response:
     uris = validate.count_uris(await json_body(request))
-    counts = await run_in_threadpool(service(request).counts, site_of(request), uris)
-    return JSONResponse({"counts": counts})
+    return await counts_answer(request, uris)
+
+
+async def get_counts(request: Request) -> Response:
+    """The cacheable form: browsers and proxies keep it, and ask again with its ETag."""
+    uris = validate.count_query(request.query_params.getlist("uri"))
+    return await counts_answer(request, uris, conditional=True)
+
+
+async def counts_answer(request: Request, uris: list[str], conditional: bool = False) -> Response:
+    counts, tag = await run_in_threadpool(service(request).counts_and_tag, site_of(request), uris)
+    etag = f'"c{tag}"'
+    # A 304 only for a GET: a POST whose precondition failed would be a 412 (RFC 9110), which
+    # no client of this answer wants; its ETag is there for clients that compare it themselves.
+    if conditional and etag in COUNT_ETAGS.findall(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=cache_headers(etag))
+    return JSONResponse({"counts": counts}, headers=cache_headers(etag))
 
 
 async def post_preview(request: Request) -> Response:
@@ -431,6 +447,7 @@ routes = [
     Route("/api/comments/{comment_id}/report", post_report, methods=["POST"]),
     Route("/api/stamp", get_stamp, methods=["GET"]),
     Route("/api/counts", post_counts, methods=["POST"]),
+    Route("/api/counts", get_counts, methods=["GET"]),
     Route("/api/preview", post_preview, methods=["POST"]),
     Route("/api/config", get_config, methods=["GET"]),
     Route("/api/openapi.json", get_openapi, methods=["GET"]),

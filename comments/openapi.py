@@ -12,6 +12,7 @@ from comments.config import Config
 from comments.errors import CODES
 from comments.validate import (
     COUNT_FIELDS,
+    COUNT_PARAMS,
     EDIT_FIELDS,
     MAX_ID,
     MAX_URI,
@@ -180,19 +181,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                 "responses": {"200": small("stamp", stamp={"type": "string"}), **problems()},
             }
         },
-        "/api/counts": {
-            "post": {
-                "summary": "Visible comments for many pages at once",
-                "requestBody": request_body(COUNT_FIELDS, max_length),
-                "responses": {
-                    "200": small(
-                        "counts by URI as asked",
-                        counts={"type": "object", "additionalProperties": {"type": "integer"}},
-                    ),
-                    **problems(*field_codes(COUNT_FIELDS), *READING_FAULTS),
-                },
-            }
-        },
+        "/api/counts": _counts_path(max_length),
         "/api/preview": {
             "post": {
                 "summary": "Render text exactly as a post would show it",
@@ -232,6 +221,38 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                     **problems("invalid_parameter", *READING_FAULTS),
                 },
             }
+        },
+    }
+
+
+def _counts_path(max_length: int) -> dict[str, Any]:
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    return {
+        "get": {
+            "summary": "Visible comments for many pages at once, cacheable: `?uri=/a/&uri=/b/`",
+            "parameters": [
+                {**parameter, "style": "form", "explode": True}
+                for parameter in query_parameters(COUNT_PARAMS, max_length)
+            ],
+            "responses": {
+                "200": _json(
+                    {"type": "object", "properties": {"counts": counts}},
+                    "counts by URI as asked, with an ETag over the threads' versions",
+                ),
+                "304": {"description": "unchanged since the ETag sent"},
+                **problems("invalid_parameter", "too_many_uris", *READING_FAULTS),
+            },
+        },
+        "post": {
+            "summary": "Visible comments for many pages at once",
+            "requestBody": request_body(COUNT_FIELDS, max_length),
+            "responses": {
+                "200": _json(
+                    {"type": "object", "properties": {"counts": counts}},
+                    "counts by URI as asked",
+                ),
+                **problems(*field_codes(COUNT_FIELDS), *READING_FAULTS),
+            },
         },
     }
 

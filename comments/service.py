@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -149,6 +150,12 @@ class CommentService:
 
     def counts(self, site: str, uris: list[str]) -> dict[str, int]:
         """Visible comments per URI, keyed as asked; a URI that cannot be a thread counts 0."""
+        return self.counts_and_tag(site, uris)[0]
+
+    def counts_and_tag(self, site: str, uris: list[str]) -> tuple[dict[str, int], str]:
+        """The counts, and a tag that changes whenever they may: a hash of the site, each URI
+        as asked and its thread's version and count (every write in a thread moves its version),
+        so a reader's index page revalidates with one short answer while nothing changed."""
         keys: dict[str, str] = {}
         parameters = self.config.query_parameters_of(site)
         for raw in uris:
@@ -157,8 +164,14 @@ class CommentService:
             except Problem:
                 continue
         with transaction(self.read_engine) as conn:
-            found = store.threads.counts(conn, site, set(keys.values()))
-        return {raw: found.get(keys[raw], 0) if raw in keys else 0 for raw in uris}
+            found = store.threads.counts_and_versions(conn, site, set(keys.values()))
+        tag = hashlib.blake2b(site.encode(), digest_size=12)
+        counts = {}
+        for raw in uris:
+            count, version = found.get(keys[raw], (0, 0)) if raw in keys else (0, 0)
+            counts[raw] = count
+            tag.update(b"\0%s\0%d\0%d" % (raw.encode(errors="surrogatepass"), version, count))
+        return counts, tag.hexdigest()
 
     def is_healthy(self) -> bool:
         try:

@@ -169,6 +169,17 @@ COUNT_FIELDS = (
         too_long="too_many_uris",
     ),
 )
+# The query of GET /api/counts: the same list, as `uri` repeated.
+COUNT_PARAMS = (
+    Field(
+        "uri",
+        "array",
+        "a page, as the embed's data-uri would name it; repeat for each page",
+        required=True,
+        max_length=MAX_COUNT_URIS,
+        too_long="too_many_uris",
+    ),
+)
 SUBMISSION = {field.name: field for field in SUBMISSION_FIELDS}
 # The query of GET /api/threads; every error there is invalid_parameter.
 THREAD_PARAMS = (
@@ -408,6 +419,15 @@ def count_uris(data: dict[str, Any]) -> list[str]:
         raise Problem("field_required", "uris is a list of page URIs.", field="uris")
     if len(uris) > MAX_COUNT_URIS:
         raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uris")
+    return uris
+
+
+def count_query(uris: list[str]) -> list[str]:
+    """The query of GET /api/counts: `uri` once per page (other parameters are ignored)."""
+    if not uris:
+        raise Problem("invalid_parameter", "Name the pages: ?uri=/a/&uri=/b/.", field="uri")
+    if len(uris) > MAX_COUNT_URIS:
+        raise Problem("too_many_uris", f"At most {MAX_COUNT_URIS} URIs per request.", field="uri")
     return uris
 
 

@@ -576,6 +576,55 @@ def test_counts_in_one_request(client):
     assert_problem(client.post("/api/counts", json={"uris": "/a/"}), 422, "field_invalid", "uris")
 
 
+def test_counts_by_get_are_cached_and_revalidated(client):
+    """The index page's counts as a GET: the same answer as the POST, with an ETag over the
+    threads' versions, 304 while nothing changed, a new ETag after a post or a deletion."""
+    post(client, "x", uri="/a/")
+    mine = post(client, "y", uri="/b/")
+    asked = [("uri", "/a/"), ("uri", "/b/"), ("uri", "/none/"), ("uri", "#bad"), ("_", "1")]
+    first = client.get("/api/counts", params=asked)
+    assert first.status_code == 200
+    assert first.json() == {"counts": {"/a/": 1, "/b/": 1, "/none/": 0, "#bad": 0}}
+    assert first.headers["cache-control"] == "public, no-cache"
+    etag = first.headers["etag"]
+    by_post = client.post("/api/counts", json={"uris": ["/a/", "/b/", "/none/", "#bad"]})
+    assert by_post.json() == first.json() and by_post.headers["etag"] == etag
+    assert (
+        client.post(
+            "/api/counts",
+            json={"uris": ["/a/", "/b/", "/none/", "#bad"]},
+            headers={"If-None-Match": etag},
+        ).status_code
+        == 200
+    )  # a POST is never answered 304
+    again = client.get("/api/counts", params=asked, headers={"If-None-Match": f'W/"t1", {etag}'})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag and again.headers["vary"] == first.headers["vary"]
+    other = client.get("/api/counts", params=[("uri", "/b/"), ("uri", "/a/")])
+    assert other.headers["etag"] != etag  # another list, another answer
+
+    post(client, "z", uri="/a/")
+    moved = client.get("/api/counts", params=asked, headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.json()["counts"]["/a/"] == 2
+    assert moved.headers["etag"] != etag
+    deleted = client.delete(
+        f"/api/comments/{mine['id']}", headers={"Authorization": f"Bearer {mine['edit_token']}"}
+    )
+    assert deleted.status_code == 200
+    after = client.get(
+        "/api/counts", params=asked, headers={"If-None-Match": moved.headers["etag"]}
+    )
+    assert after.status_code == 200 and after.json()["counts"]["/b/"] == 0
+
+
+def test_counts_by_get_refuse_a_bad_query_and_change_nothing(client):
+    assert_problem(client.get("/api/counts"), 400, "invalid_parameter", "uri")
+    assert_problem(client.get("/api/counts?other=1"), 400, "invalid_parameter", "uri")
+    too_many = [("uri", f"/{n}/") for n in range(101)]
+    assert_problem(client.get("/api/counts", params=too_many), 422, "too_many_uris", "uri")
+    assert client.get("/api/counts", params=[("uri", "/a/")]).json() == {"counts": {"/a/": 0}}
+
+
 def test_previews_render_two_at_a_time(client, monkeypatch):
     import threading
     import time

@@ -398,6 +398,18 @@ def counts(conn: Connection, site: str, uris: Iterable[str]) -> dict[str, int]:
     return {uri: count for uri, count in rows}
 
 
+def counts_and_versions(
+    conn: Connection, site: str, uris: Iterable[str]
+) -> dict[str, tuple[int, int]]:
+    """(visible comments, version) of each of the site's threads among `uris`."""
+    rows = conn.execute(
+        select(threads.c.uri, threads.c.comment_count, threads.c.version).where(
+            threads.c.site == site, threads.c.uri.in_(list(uris))
+        )
+    )
+    return {uri: (count, version) for uri, count, version in rows}
+
+
 def get_comments(conn: Connection, ids: Iterable[int]) -> list[Comment]:
     rows = conn.execute(
         select(comments).where(comments.c.id.in_(list(ids))).order_by(comments.c.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
@@ -42,8 +42,41 @@ def test_count_badges_take_one_request(page, host, server, unique):
     expect(page.locator("#c")).to_have_attribute("data-count", "0")
     page.wait_for_load_state("networkidle")
     assert len(requests) == 1
-    asked = json.loads(requests[0].post_data)["uris"]
+    assert requests[0].method == "GET"  # cacheable
+    asked = parse_qs(urlsplit(requests[0].url).query)["uri"]
     assert sorted(asked) == [f"/{unique}/a/", f"/{unique}/b/", f"/{unique}/c/"]
+
+    # The next index page asks again with the ETag (the server's 304 reaches the page as the
+    # cached 200): the badges still count.
+    answers = []
+    page.on("response", lambda r: "/api/counts" in r.url and answers.append(r))
+    page.reload()
+    expect(page.locator("#a")).to_have_text("2 comments")
+    page.wait_for_load_state("networkidle")
+    assert len(requests) == 2
+    assert requests[1].all_headers().get("if-none-match") == answers[0].all_headers()["etag"]
+    assert answers[0].status in (200, 304)
+
+
+def test_count_badges_take_a_request_per_hundred_or_per_4000_characters(page, host, server, unique):
+    server.seed(host.origin, f"/{unique}/p7/", "the one comment")
+    hrefs = [f"/{unique}/p7/" if n == 7 else f"/c{n}/" for n in range(150)]
+    hrefs += [f"/{unique}/{'long-' * 100}{n}/" for n in range(20)]  # about 600 characters each
+    links = "".join(
+        f'<a id="p{n}" href="{href}" data-comments-count>Comments</a>'
+        for n, href in enumerate(hrefs)
+    )
+    requests = []
+    page.on("request", lambda r: "/api/counts" in r.url and requests.append(r))
+    page.goto(host.page(unique, server, links))
+    expect(page.locator("#p7")).to_have_text("1 comment")
+    expect(page.locator("#p169")).to_have_text("No comments yet")
+    page.wait_for_load_state("networkidle")
+    queries = [urlsplit(r.url).query for r in requests]
+    sizes = [len(parse_qs(query)["uri"]) for query in queries]
+    assert sizes[0] == 100, sizes  # the short ones: 100 at most
+    assert sum(sizes) == 170 and max(sizes) <= 100
+    assert all(len(query) <= 4_000 for query in queries), [len(q) for q in queries]
 
 
 def test_hostile_host_stylesheet_cannot_break_the_widget(page, host, server, unique):

@@ -383,7 +383,7 @@ async def get_counts(request: Request) -> Response:
 
 
 async def counts_answer(request: Request, uris: list[str], conditional: bool = False) -> Response:
-    counts, tag = await run_in_threadpool(service(request).counts_and_tag, site_of(request), uris)
+    counts, tag = await service(request).read_counts(site_of(request), uris)
     etag = f'"c{tag}"'
     # A 304 only for a GET: a POST whose precondition failed would be a 412 (RFC 9110), which
     # no client of this answer wants; its ETag is there for clients that compare it themselves.

@@ -188,6 +188,7 @@ class PointReader:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._compiled: dict[sqlalchemy.Select, tuple[str, tuple[str, ...]]] = {}
+        self._expanded: dict[tuple, tuple[str, tuple[str, ...]]] = {}
 
     @staticmethod
     def for_engine(engine: Engine) -> PointReader:
@@ -205,6 +206,34 @@ class PointReader:
     def _scalar_from_pool(self, statement: sqlalchemy.Select, parameters: dict) -> object:
         with self.engine.connect() as conn:
             return conn.scalar(statement, parameters)
+
+    async def rows(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> list:
+        """Every row, like `Connection.execute(...).all()`; a list fills an expanding IN."""
+        return await asyncio.to_thread(self._rows_from_pool, statement, parameters)
+
+    def _rows_from_pool(self, statement: sqlalchemy.Select, parameters: dict) -> list:
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(statement, parameters)]
+
+    def _expand(
+        self, statement: sqlalchemy.Select, parameters: dict[str, object]
+    ) -> tuple[str, tuple[str, ...], dict[str, object]]:
+        """The statement with each expanding IN written out for its list's length (compiled
+        once per length), its positional names, and the parameters by those names."""
+        lengths = tuple(len(value) for value in parameters.values() if isinstance(value, list))
+        compiled = self._expanded.get((statement, lengths))
+        if compiled is None:
+            state = statement.compile(dialect=self.engine.dialect)
+            expanded = state.construct_expanded_state(parameters)
+            compiled = (expanded.statement, tuple(expanded.positiontup or ()))
+            self._expanded[(statement, lengths)] = compiled
+        flat: dict[str, object] = {}
+        for name, value in parameters.items():
+            if isinstance(value, list):  # SQLAlchemy's names for the items: uris_1, uris_2...
+                flat.update((f"{name}_{n}", item) for n, item in enumerate(value, 1))
+            else:
+                flat[name] = value
+        return compiled[0], compiled[1], flat
 
     def _compile(self, statement: sqlalchemy.Select) -> tuple[str, tuple[str, ...]]:
         compiled = self._compiled.get(statement)
@@ -233,16 +262,23 @@ class SqliteReader(PointReader):
 
     async def scalar(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> object:
         sql, names = self._compile(statement)
-        values = [parameters[name] for name in names]
+        rows = self._execute(sql, [parameters[name] for name in names], many=False)
+        return rows[0][0] if rows else None
+
+    async def rows(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> list:
+        sql, names, flat = self._expand(statement, parameters)
+        return self._execute(sql, [flat[name] for name in names], many=True)
+
+    def _execute(self, sql: str, values: list, many: bool) -> list:
         try:
             with self._lock:
-                row = self._connection.execute(sql, values).fetchone()
+                cursor = self._connection.execute(sql, values)
+                return cursor.fetchall() if many else [row for row in [cursor.fetchone()] if row]
         except self.engine.dialect.loaded_dbapi.Error as error:
             # Wrapped as the pool's errors are, so one handler classifies both (see fault).
             raise DatabaseError.instance(
                 sql, values, error, self.engine.dialect.loaded_dbapi.Error, hide_parameters=True
             ) from error
-        return row[0] if row else None
 
     async def aclose(self) -> None:
         self._pooled.invalidate()  # closed, never handed out again read-only
@@ -273,6 +309,17 @@ class PostgresReader(PointReader):
             except psycopg.OperationalError:
                 await self.aclose()
         return await super().scalar(statement, parameters)
+
+    async def rows(self, statement: sqlalchemy.Select, parameters: dict[str, object]) -> list:
+        sql, _, flat = self._expand(statement, parameters)
+        for _ in range(2):  # as scalar
+            try:
+                connection = await self._connect()
+                cursor = await connection.execute(sql, flat)
+                return await cursor.fetchall()
+            except psycopg.OperationalError:
+                await self.aclose()
+        return await super().rows(statement, parameters)
 
     async def _connect(self) -> psycopg.AsyncConnection:
         loop = asyncio.get_running_loop()

@@ -153,9 +153,24 @@ class CommentService:
         return self.counts_and_tag(site, uris)[0]
 
     def counts_and_tag(self, site: str, uris: list[str]) -> tuple[dict[str, int], str]:
-        """The counts, and a tag that changes whenever they may: a hash of the site, each URI
-        as asked and its thread's version and count (every write in a thread moves its version),
-        so a reader's index page revalidates with one short answer while nothing changed."""
+        """The counts, and a tag that changes whenever they may (see tagged_counts)."""
+        keys = self._count_keys(site, uris)
+        with transaction(self.read_engine) as conn:
+            found = store.threads.counts_and_versions(conn, site, set(keys.values()))
+        return tagged_counts(site, uris, keys, found)
+
+    async def read_counts(self, site: str, uris: list[str]) -> tuple[dict[str, int], str]:
+        """counts_and_tag in one statement awaited in the event loop, as a page's version is:
+        through a worker thread, the pool and a transaction it cost several times as much."""
+        keys = self._count_keys(site, uris)
+        rows = await self.point_reader.rows(
+            store.threads.COUNTS_AND_VERSIONS, {"site": site, "uris": sorted(set(keys.values()))}
+        )
+        found = {uri: (count, version) for uri, count, version in rows}
+        return tagged_counts(site, uris, keys, found)
+
+    def _count_keys(self, site: str, uris: list[str]) -> dict[str, str]:
+        """Each asked URI that can be a thread, and its thread's key."""
         keys: dict[str, str] = {}
         parameters = self.config.query_parameters_of(site)
         for raw in uris:
@@ -163,15 +178,7 @@ class CommentService:
                 keys[raw] = validate.uri(raw, query_parameters=parameters)
             except Problem:
                 continue
-        with transaction(self.read_engine) as conn:
-            found = store.threads.counts_and_versions(conn, site, set(keys.values()))
-        tag = hashlib.blake2b(site.encode(), digest_size=12)
-        counts = {}
-        for raw in uris:
-            count, version = found.get(keys[raw], (0, 0)) if raw in keys else (0, 0)
-            counts[raw] = count
-            tag.update(b"\0%s\0%d\0%d" % (raw.encode(errors="surrogatepass"), version, count))
-        return counts, tag.hexdigest()
+        return keys
 
     def is_healthy(self) -> bool:
         try:
@@ -435,6 +442,21 @@ class CommentService:
             if thread is None:
                 return None, []
             return thread, store.feeds.approved_recent(conn, site, thread.id, limit)
+
+
+def tagged_counts(
+    site: str, uris: list[str], keys: dict[str, str], found: dict[str, tuple[int, int]]
+) -> tuple[dict[str, int], str]:
+    """Counts keyed as asked, and a tag that changes whenever they may: a hash of the site and
+    of each URI as asked with its thread's version and count (every write in a thread moves its
+    version), so a reader's index page revalidates with one short answer while nothing changed."""
+    tag = hashlib.blake2b(site.encode(), digest_size=12)
+    counts = {}
+    for raw in uris:
+        count, version = found.get(keys[raw], (0, 0)) if raw in keys else (0, 0)
+        counts[raw] = count
+        tag.update(b"\0%s\0%d\0%d" % (raw.encode(errors="surrogatepass"), version, count))
+    return counts, tag.hexdigest()
 
 
 def build_tree(found: list[Comment], sort: Sort) -> list[Node]:

@@ -40,6 +40,12 @@ THREAD_VERSION = select(threads.c.version).where(
 )
 
 
+# Each thread's count and version, for a list of addresses (api counts, awaited in the event loop).
+COUNTS_AND_VERSIONS = select(threads.c.uri, threads.c.comment_count, threads.c.version).where(
+    threads.c.site == bindparam("site"), threads.c.uri.in_(bindparam("uris", expanding=True))
+)
+
+
 def get_thread_by_id(conn: Connection, thread_id: int) -> Thread:
     return thread_of(conn.execute(select(*THREAD_COLUMNS).where(threads.c.id == thread_id)).one())
 

@@ -176,6 +176,8 @@ def test_postgresql_going_away_answers_503_and_nothing_acknowledged_is_lost(
                 assert time.monotonic() - started < 5  # refused at once, not after a timeout
             reading = client.get("/api/threads", params={"uri": "/post/"})
             assert_fault(reading, 503, "database_unavailable", "5")
+            counting = client.get("/api/counts", params={"uri": "/post/"})
+            assert_fault(counting, 503, "database_unavailable", "5")
             assert_fault(client.get("/healthz"), 503, "database_unavailable", "5")
             signing_in = client.post(
                 "/admin/sign-in",
@@ -194,6 +196,8 @@ def test_postgresql_going_away_answers_503_and_nothing_acknowledged_is_lost(
             acknowledged.add(response.json()["id"])
         page = client.get("/api/threads", params={"uri": "/post/"}).json()
         assert {comment["id"] for comment in page["comments"]} == acknowledged
+        counts = client.get("/api/counts", params={"uri": "/post/"}).json()["counts"]
+        assert counts == {"/post/": len(acknowledged)}
     assert stored_ids(direct) == acknowledged  # all that was acknowledged, and nothing else
 
 

@@ -60,7 +60,8 @@ class Ours:
 
     @staticmethod
     def counts(uris: list[str]) -> Request:
-        return Request("POST", "/api/counts", json.dumps({"uris": uris}).encode(), JSON_BODY)
+        # As the embed asks since counts are cacheable: a GET (POST answers the same).
+        return Request("GET", "/api/counts?" + urlencode({"uri": uris}, doseq=True))
 
     @staticmethod
     def post(uri: str, text: str) -> Request:

@@ -70,5 +70,5 @@ def test_the_api_keeps_its_openapi_contract(tmp_path, database_url):
         server.stop()
     report = run.stdout + run.stderr
     assert run.returncode == 0, f"{report}\n--- server log ---\n{server.log.read_text()[-5000:]}"
-    assert "10 selected" in report, report
+    assert "11 selected" in report, report
     print(f"schemathesis: {elapsed:.1f} s, {MAX_EXAMPLES} examples per operation")

@@ -186,6 +186,7 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
         "next": validate.cursor_token(page.next) if page.next else None,
         "prev": validate.cursor_token(page.prev) if page.prev else None,
         "target": target_json(page.target),
+        "missing": {"id": page.missing, "reason": "not_shown"} if page.missing else None,
     }
 
 

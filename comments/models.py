@@ -201,6 +201,7 @@ class ThreadPage:
     closes: datetime | None = None  # when it stops taking comments by age (a site's schedule)
     prev: Cursor | None = None  # where the page before this one ends, when there is one
     target: Target | None = None  # with `around`: the comment asked for, if it is shown
+    missing: int | None = None  # with `around`: the comment asked for, when it is not shown
 
 
 @dataclasses.dataclass

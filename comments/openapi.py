@@ -395,11 +395,22 @@ def _schemas() -> dict[str, Any]:
                     "description": "pass back as `before` for the page that precedes this one",
                 },
                 "target": _TARGET,
+                "missing": _MISSING,
             },
         },
         "Problem": _problem_schema(),
     }
     return schemas
+
+
+# The comment a permalink asked for when the page cannot show it (one answer for every reason,
+# so a link tells nobody whether a comment is held, hidden or was never there).
+_MISSING = {
+    "type": ["object", "null"],
+    "description": "with `around`: the comment asked for, when it is not shown to readers",
+    "required": ["id", "reason"],
+    "properties": {"id": {"type": "integer"}, "reason": {"type": "string", "enum": ["not_shown"]}},
+}
 
 
 def _problem_schema() -> dict[str, Any]:

@@ -97,16 +97,11 @@ class CommentService:
             thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
                 return ThreadPage(None, uri, [], None)
-            placed = store.threads.root_and_place(conn, thread.id, around, sort) if around else None
-            root, before_it = placed or (None, 0)
-            if root is not None:
-                anchor, backwards, inclusive = Cursor(root.created, root.id), False, True
-            else:
-                anchor, backwards, inclusive = before or after, before is not None, False
-            found, has_more = store.threads.page_of_thread(
-                conn, thread.id, sort, limit, anchor, backwards=backwards, inclusive=inclusive
+            found, has_more, before_it, placed = self._read_page(
+                conn, thread.id, sort, limit, after, before, around
             )
         tree = build_tree(found, sort)
+        backwards = before is not None  # (`around` excludes `before`)
         first = tree[0].comment if tree else None
         last = tree[-1].comment if tree else None
         # Reading backwards, "more" lies before; either way a page read from a cursor has the
@@ -120,8 +115,38 @@ class CommentService:
             Cursor(last.created, last.id) if has_next and last else None,
             self.config.thread_closes(site, thread.created),
             prev=Cursor(first.created, first.id) if has_prev and first else None,
-            target=target_of(tree, around, before_it + 1) if root is not None else None,
+            target=target_of(tree, around, before_it + 1) if placed else None,
+            missing=around if around and not _shows(found, around) else None,
         )
+
+    @staticmethod
+    def _read_page(
+        conn: Connection,
+        thread_id: int,
+        sort: Sort,
+        limit: int,
+        after: Cursor | None,
+        before: Cursor | None,
+        around: int | None,
+    ) -> tuple[list[Comment], bool, int, bool]:
+        """(comments, more follow, top-level comments before the page, whether `around` was
+        placed in this thread). A permalink is one statement when its page shows anything; only
+        when it does not are its root and its page looked up apart, to tell why."""
+        if around:
+            page = store.threads.permalink_page(conn, thread_id, around, sort, limit)
+            if page is not None:
+                return *page, True
+            placed = store.threads.root_and_place(conn, thread_id, around, sort)
+            if placed is not None:
+                root, before_it = placed
+                found, has_more = store.threads.page_of_thread(
+                    conn, thread_id, sort, limit, Cursor(root.created, root.id), inclusive=True
+                )
+                return found, has_more, before_it, True
+        found, has_more = store.threads.page_of_thread(
+            conn, thread_id, sort, limit, before or after, backwards=before is not None
+        )
+        return found, has_more, 0, False
 
     async def version_of(self, site: str, uri: str) -> int:
         """The thread's version (0 before its first comment): its pages' cache key and ETag.
@@ -481,6 +506,11 @@ def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
         (into.replies if into else roots).append(nodes[comment.id])
     roots.sort(key=_position, reverse=sort is Sort.NEWEST)
     return [node for node in roots if _prune(node)]
+
+
+def _shows(found: list[Comment], comment_id: int) -> bool:
+    """The comment is on the page as itself, not as the placeholder of a removed or held one."""
+    return any(c.id == comment_id and c.status is Status.APPROVED for c in found)
 
 
 def target_of(tree: list[Node], comment_id: int, position: int) -> Target | None:

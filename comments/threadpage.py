@@ -1,5 +1,7 @@
 """The thread as HTML, for readers without JavaScript and for crawlers: /thread?uri=&site= (a
-whole page) and /thread/fragment (the same comments for a site to include server-side).
+whole page) and /thread/fragment (the same comments for a site to include server-side). With
+`around=ID` either holds that comment's page, as the JSON permalink does, and says so when the
+comment is not shown.
 
 The same sanitized comments, order and paging as the JSON API; cached per thread version in this
 process, ETagged and gzipped like the API's pages."""
@@ -20,7 +22,6 @@ from starlette.routing import Route
 from comments import validate
 from comments.api import ETAGS, accepts_gzip, config, iso, read_page, service, site_uri
 from comments.config import Config
-from comments.errors import Problem
 from comments.feeds import feed_site
 from comments.mail import thread_url
 from comments.models import Node, PageQuery, Status, Thread, ThreadPage
@@ -60,8 +61,6 @@ async def thread_fragment(request: Request) -> Response:
 
 async def respond(request: Request, template: str) -> Response:
     query = page_query(request)
-    if query.around is not None:
-        raise Problem("invalid_parameter", "around is for the JSON API.", field="around")
     site = feed_site(request)
     uri = site_uri(config(request), site, query.uri)
     comment_service = service(request)
@@ -105,6 +104,7 @@ def render(settings: Config, template: str, site: str, page: ThreadPage, query: 
         next=link(after=validate.cursor_token(page.next)) if page.next else None,
         prev=link(before=validate.cursor_token(page.prev)) if page.prev else None,
         here=link(),
+        missing=page.missing,
         structured=structured_data(thread, article, page.comments),
     )
 

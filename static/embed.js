@@ -31,7 +31,8 @@
       less: 'Load earlier comments', left: '{n} left', to: 'in reply to {n}',
       rn: 'no replies|{n} reply|{n} replies', hide: 'Hide {n}', show: 'Show {n}',
       pend: 'Awaiting moderation · only you can see this', edited: 'edited', anon: 'Anonymous',
-      removed: 'This comment was removed.', closed: 'Comments are closed.',
+      removed: 'This comment was removed.',
+      unseen: 'The comment you followed is not shown: it may await moderation or have been removed.', closed: 'Comments are closed.',
       mod: 'Comments appear once a moderator approves them.',
       modu: 'Comments are reviewed before they appear until {n}.',
       posted: 'Your comment is online.', held: 'Thanks! Your comment is awaiting moderation.',
@@ -279,6 +280,7 @@
     T.slow = cfg.slow_mode_seconds;
     if (k !== 'before') T.next = d.next;
     if (k !== 'after') T.less.hidden = !(T.prev = d.prev);
+    if (k === 'around') T.unseen = !!d.missing; // the linked comment is held, removed or elsewhere
     T.closed = d.thread.closed || Date.parse(d.thread.closes) <= Date.now(); // closed by age
     setCount(T, d.thread.count);
     const at = k === 'before' ? T.list.firstChild : null;
@@ -296,6 +298,7 @@
     T.status.textContent = T.t('wait');
     const m = /^#comment-(\d+)$/.exec(location.hash); // a permalink: its page in one request
     T.asked = m && m[1];
+    T.unseen = false;
     try {
       if (!(await page(T, m && 'around', m && m[1]))) return;
     } catch (e) {
@@ -303,7 +306,9 @@
       T.status.replaceChildren(T.t(ERRORS[e.code] || 'fail') + ' ', button(T.t('retry'), 'cm-btn cm-ghost', () => reload(T)));
       return;
     }
-    T.status.hidden = true;
+    T.status.hidden = !T.unseen; // say why the link lands on no comment, rather than nothing
+    T.status.textContent = T.unseen ? T.t('unseen') : '';
+    if (T.unseen) say(T, T.t('unseen'));
     if (!T.top.firstChild) T.top.append(T.closed ? h('p', 'cm-status', T.t('closed')) : composer(T));
     await restore(T);
     goto(T);

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.helpers import post
+import contextlib
+
+import sqlalchemy
+
+from comments.models import Action, Sort
+from tests.helpers import ORIGIN, post
 
 
 def thread(client, uri="/post/", **params) -> dict:
@@ -70,6 +75,57 @@ def test_a_comment_not_shown_here_gives_the_first_page(client, clock):
     for missing in (other["id"], 999_999):
         body = thread(client, limit=2, around=missing)
         assert top_ids(body) == ids[:2] and body["target"] is None
+        # One answer for a comment elsewhere and one never written: a link tells nothing more.
+        assert body["missing"] == {"id": missing, "reason": "not_shown"}
+    assert thread(client, limit=2)["missing"] is None
+    assert thread(client, limit=2, around=ids[1])["missing"] is None
+
+
+def test_a_link_to_a_removed_comment_opens_where_it_was_and_says_so(make_client, clock):
+    client = make_client()
+    ids = seed(client, clock, 6)
+    gone = post(client, "to be removed", parent=ids[4])
+    moderation = client.app.state.moderation
+    moderation.change_status("admin", Action.HIDE, [gone["id"]])
+    body = thread(client, limit=2, around=gone["id"])
+    assert top_ids(body) == ids[4:6] and body["target"] is None
+    assert body["missing"] == {"id": gone["id"], "reason": "not_shown"}
+    # A removed comment that still has replies shows as a placeholder: the link opens on it.
+    clock.advance(seconds=1)
+    parent_removed = post(client, "removed, answered", parent=ids[2])
+    post(client, "an answer", parent=parent_removed["id"])
+    moderation.change_status("admin", Action.DELETE, [parent_removed["id"]])
+    body = thread(client, limit=2, around=parent_removed["id"])
+    assert body["target"]["ancestors"] == [ids[2]]
+    assert body["missing"] == {"id": parent_removed["id"], "reason": "not_shown"}
+
+
+@contextlib.contextmanager
+def statements_run(engine):
+    """The statements an engine runs inside the block."""
+    run: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        run.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield run
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_permalink_costs_the_round_trips_of_a_first_page(client, clock):
+    ids = seed(client, clock, 30)
+    service = client.app.state.service
+    site = client.app.state.config.site_of_origin(ORIGIN)
+    with statements_run(service.read_engine) as first:
+        service.read_thread(site, "/post/", Sort.OLDEST, 5, None)
+    with statements_run(service.read_engine) as permalink:
+        page = service.read_thread(site, "/post/", Sort.OLDEST, 5, None, around=ids[20])
+    assert page.target is not None and page.target.position == 21
+    assert [c.comment.id for c in page.comments] == ids[20:25]
+    assert len(permalink) == len(first), (first, permalink)
 
 
 def test_a_hidden_comment_is_no_target(make_client, clock):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from comments.models import Action
 from tests.helpers import assert_problem, need, post
 
 SITE = "blog.example"
@@ -137,3 +138,22 @@ def test_hidden_comments_and_bad_queries(client, thread):
     assert_problem(client.get("/thread", params={"uri": "nope"}), 400, "invalid_parameter", "uri")
     empty = html_of(client, uri="/never/").text
     assert "No comments yet." in empty
+
+
+def test_a_permalink_page_without_javascript(client, clock, tmp_path):
+    ids = []
+    for n in range(5):
+        clock.advance(seconds=1)
+        ids.append(post(client, f"Point {n}", title="A post")["id"])
+    held = post(client, "Hidden soon", parent=ids[3])
+    client.app.state.moderation.change_status("admin", Action.HIDE, [held["id"]])
+    page = html_of(client, limit="2", around=str(ids[3])).text
+    assert f'id="comment-{ids[3]}"' in page and f'id="comment-{ids[1]}"' not in page
+    assert 'rel="prev"' in page and "is not shown" not in page
+    validate_html(tmp_path, "permalink", page)
+    gone = html_of(client, limit="2", around=str(held["id"])).text
+    assert '<p role="status">The comment you followed is not shown' in gone
+    assert f'id="comment-{ids[3]}"' in gone and "Hidden soon" not in gone
+    validate_html(tmp_path, "missing", gone)
+    fragment = html_of(client, "/thread/fragment", around=str(999_999)).text
+    assert "is not shown" in fragment and f'id="comment-{ids[0]}"' in fragment

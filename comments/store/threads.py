@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     tuple_,
     update,
 )
@@ -318,7 +319,12 @@ def page_of_thread(
     if after is not None:
         parameters |= {"b_created": after.created, "b_id": after.id}
     rows = conn.execute(PAGES[descending, cursor], parameters).all()
-    found = [comment_of(row) for row in rows]
+    return _trimmed([comment_of(row) for row in rows], descending, limit)
+
+
+def _trimmed(found: list[Comment], descending: bool, limit: int) -> tuple[list[Comment], bool]:
+    """A page read with one top-level comment more than asked, less that one and its subtree,
+    and whether it was there (then more pages follow)."""
     top_level = sorted(
         (comment for comment in found if comment.parent_id is None),
         key=lambda comment: (comment.created, comment.id),
@@ -372,6 +378,60 @@ def _root_and_place_statement(sort: Sort):
 
 # Built once, one per order: building it cost 1.5 ms a permalink, more than running it.
 ROOT_AND_PLACE = {sort: _root_and_place_statement(sort) for sort in Sort}
+
+
+def _permalink_page_statement(sort: Sort):
+    """permalink_page's statement: ROOT_AND_PLACE as a common table expression, and the page
+    that opens at its top-level comment read from there, as page_of_thread reads a page from an
+    inclusive cursor. Both subqueries stand alone (neither refers to the outer row), so each is
+    run once, not once per comment of the thread."""
+    placed = _root_and_place_statement(sort).cte("placed")
+    top = comments.alias("top")
+    thread_id = bindparam("b_thread_id")
+    descending = sort is Sort.NEWEST
+    order = (top.c.created.desc(), top.c.id.desc()) if descending else (top.c.created, top.c.id)
+    position, at = tuple_(top.c.created, top.c.id), tuple_(placed.c.created, placed.c.id)
+    roots = (
+        select(top.c.id)
+        .select_from(top.join(placed, true()))
+        .where(
+            top.c.thread_id == thread_id,
+            top.c.parent_id.is_(None),
+            position <= at if descending else position >= at,
+            _has_visible(top, thread_id),
+        )
+        .order_by(*order)
+        .limit(bindparam("b_limit"))
+    )
+    before = select(placed.c.before).scalar_subquery().label("before")
+    return select(comments, before).where(
+        comments.c.thread_id == thread_id, comments.c.root_id.in_(roots.scalar_subquery())
+    )
+
+
+PERMALINK_PAGES = {sort: _permalink_page_statement(sort) for sort in Sort}
+
+
+def permalink_page(
+    conn: Connection, thread_id: int, comment_id: int, sort: Sort, limit: int
+) -> tuple[list[Comment], bool, int] | None:
+    """The page that opens with the top-level comment above `comment_id`, read as page_of_thread
+    reads one from it (inclusive), and how many top-level comments precede that one: a
+    permalink in the round trips of a first page.
+
+    None when that statement finds nothing to show (the comment is not in this thread, or nothing
+    visible follows it): root_and_place and page_of_thread then tell those apart.
+    """
+    parameters = {"b_thread_id": thread_id, "b_comment_id": comment_id, "b_limit": limit + 1}
+    rows = conn.execute(PERMALINK_PAGES[sort], parameters).all()
+    if not rows:
+        return None
+    found, before_it = [], 0
+    for row in rows:
+        values = dict(row._mapping)
+        before_it = values.pop("before")
+        found.append(Comment(**{**values, "status": Status(values["status"])}))
+    return (*_trimmed(found, sort is Sort.NEWEST, limit), before_it)
 
 
 def root_and_place(

@@ -253,6 +253,23 @@ def test_permalink_to_a_comment_not_loaded_opens_its_page(page, host, server, un
     expect(widget.locator(f"#comment-{ids[0]}")).not_to_be_attached()
 
 
+def test_permalink_to_a_comment_not_shown_says_so(page, host, server_pre, unique):
+    held = server_pre.seed(host.origin, f"/{unique}.html", "Waiting for a moderator")
+    page.goto(f"{host.page(unique, server_pre)}#comment-{held['id']}")
+    widget = page.locator("#comments")
+    notice = widget.locator(".cm-status")
+    expect(notice).to_have_text(re.compile("The comment you followed is not shown"))
+    expect(notice).to_be_visible()
+    announced = widget.locator(".cm-sr[aria-live]")
+    expect(announced).to_have_text(re.compile("not shown"))
+    expect(widget.locator(f"#comment-{held['id']}")).not_to_be_attached()
+    expect(widget.locator("textarea")).to_be_visible()  # the thread still takes comments
+    page.evaluate("location.hash = ''")
+    page.reload()
+    expect(widget.locator(".cm-title")).to_have_text(re.compile("comment", re.I))
+    expect(notice).to_be_hidden()
+
+
 def test_keyboard_only_posting(page, host, server, unique):
     widget = open_thread(page, host.page(unique, server))
     for _ in range(10):

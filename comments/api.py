@@ -14,10 +14,10 @@ import anyio
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from comments import validate
+from comments import streams, validate
 from comments.config import Config
 from comments.errors import Problem
 from comments.models import (
@@ -44,6 +44,10 @@ RawAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 BODY_OVERHEAD = 16 * 1024
 # The longest thread query whose parse is remembered (api.thread_query): a few MiB at most.
 REMEMBERED_QUERY = 512
+# A stream refused for want of room: when to try again. Not stored by anyone (each event is
+# news), and not buffered by nginx, which would hold the events back until the end.
+STREAM_RETRY_AFTER = 30
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 # Request helpers
@@ -181,6 +185,7 @@ def page_json(page: ThreadPage) -> dict[str, Any]:
             "count": thread.count if thread else 0,
             "closed": thread.closed if thread else False,
             "closes": iso(page.closes),
+            "version": thread.version if thread else 0,
         },
         "comments": [comment_json(node.comment, node.replies) for node in page.comments],
         "next": validate.cursor_token(page.next) if page.next else None,
@@ -426,6 +431,7 @@ async def get_config(request: Request) -> Response:
             "max_length": settings.max_length,
             "surge": surge.value,
             "slow_mode_seconds": settings.slow_mode_seconds,
+            "live": settings.max_streams > 0,
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -433,6 +439,26 @@ async def get_config(request: Request) -> Response:
 
 async def get_openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(config(request)))
+
+
+async def get_stream(request: Request) -> Response:
+    """The thread's live stream (comments/streams.py)."""
+    settings = config(request)
+    if not settings.max_streams:
+        raise Problem("streams_off", "Live streams are turned off on this server.")
+    page_uri, since = validate.stream_query(
+        request.query_params, request.headers.get("last-event-id")
+    )
+    site = site_of(request)
+    hub = request.app.state.hub
+    if hub.open >= settings.max_streams:
+        raise Problem(
+            "too_many_streams",
+            "This server holds as many live streams as it takes; try again later.",
+            headers={"Retry-After": str(STREAM_RETRY_AFTER)},
+        )
+    events = streams.thread_events(hub, site, site_uri(settings, site, page_uri), since, settings)
+    return StreamingResponse(events, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 async def one_comment(request: Request) -> Response:
@@ -446,6 +472,7 @@ routes = [
     Route("/api/comments", post_comment, methods=["POST"]),
     Route("/api/comments/{comment_id}", one_comment, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/comments/{comment_id}/report", post_report, methods=["POST"]),
+    Route("/api/stream", get_stream, methods=["GET"]),
     Route("/api/stamp", get_stamp, methods=["GET"]),
     Route("/api/counts", post_counts, methods=["POST"]),
     Route("/api/counts", get_counts, methods=["GET"]),

@@ -34,6 +34,7 @@ from comments.moderation import ModerationService
 from comments.outbox import Sender
 from comments.pagecache import PageCache
 from comments.service import CommentService, utc_now
+from comments.streams import Hub
 from comments.tokens import Tokens
 
 log = logging.getLogger("comments")
@@ -260,15 +261,19 @@ def create_app(
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
     admin_app = admin.create_admin(config, tokens, accounts, moderation)
+    hub = Hub(config, engine, service.point_reader, service.versions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         sending = None
         if send_in_background and sender.kinds:
             sending = asyncio.create_task(sender.run())
+        if config.max_streams:
+            await hub.start()
         try:
             yield
         finally:
+            await hub.aclose()
             if sending is not None:
                 sender.stop()
                 await sending
@@ -296,6 +301,7 @@ def create_app(
     app.state.config = config
     app.state.tokens = tokens
     app.state.service = service
+    app.state.hub = hub
     app.state.page_cache = PageCache(config.page_cache_mb * 1024 * 1024)
     app.state.preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
     app.state.accounts = accounts

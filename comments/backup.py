@@ -35,7 +35,8 @@ ADDED_LATER: dict[tuple[str, str], Any] = {
 READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for completeness
 # Record type -> table, in the file's order: a row's foreign keys point to rows above it. Not
 # exported: sign_in_failures (failed sign-ins, which count for 15 minutes only) and
-# moderator_sessions (a restored server asks its moderators to sign in again).
+# moderator_sessions (a restored server asks its moderators to sign in again), thread_changes
+# (the last minutes' news for live streams: a stream on a restored thread starts over).
 RECORDS = {
     "thread": "threads",
     "comment": "comments",
@@ -140,6 +141,7 @@ def restore(engine: Engine, path: str | Path, meter: MeterFactory = quiet) -> di
                         pairs = []
             store.transfer.set_parents(conn, pairs)
         store.transfer.fix_sequences(conn)
+        store.changes.announce_everything(conn)  # a running server's caches forget the empty one
     return {table: count for table, count in counts.items() if count}
 
 

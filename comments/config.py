@@ -60,6 +60,13 @@ class Config:
     # A line per request from uvicorn; off behind a proxy that logs them already, where the
     # line costs more CPU than the rest of a cached read
     access_log: bool = True
+    # Live streams (comments/streams.py), per worker: at most this many open at once (0 turns
+    # them off; keep it under max_connections, which streams count in, so reads find room), a
+    # comment line this often so proxies keep them open, and an end after this long without a
+    # change (the embed opens a new one when its reader comes back).
+    max_streams: int = 500
+    stream_heartbeat: int = 25
+    stream_idle: int = 15 * 60
     # Moderators and their mail
     notify_moderators: Notify = Notify.REVIEW
     moderator_emails: tuple[str, ...] = ()
@@ -358,6 +365,9 @@ PARSERS: dict[str, Any] = {
     "body_timeout": lambda text: _parse_timeout(str(text)),
     "max_connections": _parse_int(1, 1_000_000),
     "access_log": lambda value: _parse_switch(value),
+    "max_streams": _parse_int(0, 1_000_000),
+    "stream_heartbeat": lambda text: _parse_timeout(str(text)),
+    "stream_idle": lambda text: _parse_duration(str(text)),
     "public_url": lambda text: _parse_url(text).rstrip("/"),
     "notify_moderators": lambda text: _parse_choice(Notify, text),
     "moderator_emails": lambda text: tuple(_parse_email(item) for item in _split(text)),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +41,8 @@ except ImportError:  # not on POSIX: see Writers
 log = logging.getLogger("comments")
 PACKAGE_DIR = Path(__file__).resolve().parent
 WRITER_LOCK = "comments.writer-lock"
+# The name the live streams' listening connection goes by in pg_stat_activity.
+LISTENER_NAME = "comments-listener"
 
 
 def resource_dir(name: str) -> Path:
@@ -338,6 +340,21 @@ class PostgresReader(PointReader):
             connection.pgconn.finish()  # opened in an event loop that is gone
 
 
+async def notifications(engine: Engine, channel: str) -> AsyncIterator[str | None]:
+    """PostgreSQL's NOTIFY payloads on `channel`, on a connection of their own: None first, once
+    listening, then each payload as it comes. Ends by raising when the connection breaks."""
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, application_name=LISTENER_NAME
+    )
+    async with connection:
+        await connection.execute(f"LISTEN {channel}")
+        yield None
+        async for notify in connection.notifies():
+            yield notify.payload
+        raise psycopg.OperationalError("the listening connection closed")
+
+
 @contextmanager
 def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises."""
@@ -374,6 +391,24 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     (Outbox and mail: the notifier wakes the sender only when its messages are really there.)
     """
     sqlalchemy.event.listen(conn, "commit", lambda _conn: callback(), once=True)
+
+
+def watch_transactions(
+    engine: Engine,
+    on_commit: Callable[[Connection], None],
+    on_rollback: Callable[[Connection], None],
+) -> Callable[[], None]:
+    """Call `on_commit(conn)` as each of the engine's transactions commits (just before the
+    database's own commit, so a reader told at once may look too early) and `on_rollback(conn)`
+    as one rolls back; returns what stops it. (Live streams: store.changes's announcements.)"""
+    sqlalchemy.event.listen(engine, "commit", on_commit)
+    sqlalchemy.event.listen(engine, "rollback", on_rollback)
+
+    def stop() -> None:
+        sqlalchemy.event.remove(engine, "commit", on_commit)
+        sqlalchemy.event.remove(engine, "rollback", on_rollback)
+
+    return stop
 
 
 def after_rollback(conn: Connection, callback: Callable[[], None]) -> None:

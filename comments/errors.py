@@ -21,6 +21,7 @@ CODES: dict[str, tuple[int, str]] = {
     "sign_in_required": (403, "Sign-in required"),
     "csrf_failed": (403, "Form token invalid"),
     "not_found": (404, "Not found"),
+    "streams_off": (404, "Live streams off"),
     "comment_not_found": (404, "Comment not found"),
     "ban_not_found": (404, "Ban not found"),
     "method_not_allowed": (405, "Method not allowed"),
@@ -51,6 +52,7 @@ CODES: dict[str, tuple[int, str]] = {
     "internal_error": (500, "Internal error"),
     "database_unavailable": (503, "Database unavailable"),
     "server_busy": (503, "Server busy"),
+    "too_many_streams": (503, "Too many streams"),
     "storage_full": (507, "Storage full"),
 }
 

@@ -112,6 +112,47 @@ class Thread:
     title_moderated: bool = False  # a moderator set the title; readers' pages no longer do
 
 
+class ChangeKind(enum.StrEnum):
+    """What a new version of a thread changed, as live streams tell readers."""
+
+    NEW = "new"  # comments readers now see: posted, or approved
+    EDIT = "edit"  # shown comments whose text changed
+    REMOVE = "remove"  # shown comments no longer shown: hidden, deleted, held after reports
+    RESET = "reset"  # anything else (imports, a title, closing): reread what is shown
+    UNSEEN = "unseen"  # nothing readers see (a comment held for moderators); never streamed
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    ids: tuple[int, ...] = ()
+
+
+RESET = Change(ChangeKind.RESET)
+
+
+def change_of_status(comment_id: int, was_shown: bool, is_shown: bool) -> Change:
+    """A comment's move between statuses, as readers see it."""
+    if was_shown and is_shown:
+        kind = ChangeKind.EDIT
+    elif was_shown:
+        kind = ChangeKind.REMOVE
+    elif is_shown:
+        kind = ChangeKind.NEW
+    else:
+        kind = ChangeKind.UNSEEN
+    return Change(kind, (comment_id,))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ThreadChange:
+    """One version of a thread, as stored: what a stream sends as one event."""
+
+    version: int
+    kind: ChangeKind
+    ids: tuple[int, ...]
+
+
 @dataclasses.dataclass(frozen=True)
 class Comment:
     id: int

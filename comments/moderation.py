@@ -20,6 +20,8 @@ from comments.models import (
     AuditEntry,
     Ban,
     BanScope,
+    Change,
+    ChangeKind,
     Comment,
     HotThread,
     QueueFilter,
@@ -29,6 +31,7 @@ from comments.models import (
     Status,
     Surge,
     SurgeRow,
+    change_of_status,
 )
 from comments.sanitize import render_markdown
 from comments.service import utc_now
@@ -118,7 +121,10 @@ class ModerationService:
                 if target is Status.APPROVED:
                     store.queue.resolve_reports(conn, comment.id, now)
                 _record_status(conn, moderator, action, comment, target, now)
-                store.threads.refresh_thread(conn, comment.thread_id)
+                moved = change_of_status(
+                    comment.id, comment.status is Status.APPROVED, target is Status.APPROVED
+                )
+                store.threads.refresh_thread(conn, comment.thread_id, moved)
                 changed.append(updated)
             self.on_action(conn, moderator, action, changed)
         return changed
@@ -159,7 +165,9 @@ class ModerationService:
                 before=comment.text,
                 after=text,
             )
-            store.threads.refresh_thread(conn, comment.thread_id)
+            shown = comment.status is Status.APPROVED
+            edited = change_of_status(comment_id, shown, shown)
+            store.threads.refresh_thread(conn, comment.thread_id, edited)
             self.on_action(conn, moderator, Action.EDIT, [updated])
         return updated
 
@@ -184,7 +192,8 @@ class ModerationService:
                     before=comment.status.value,
                     note="text and author erased",
                 )
-                store.threads.refresh_thread(conn, comment.thread_id)
+                removed = Change(ChangeKind.REMOVE, (comment.id,))
+                store.threads.refresh_thread(conn, comment.thread_id, removed)
                 purged += 1
         return purged
 
@@ -350,7 +359,8 @@ class ModerationService:
                     store.threads.update_comment(conn, comment.id, **_erased(Status.DELETED))
                 else:
                     store.threads.delete_comment_row(conn, comment.id)
-                store.threads.refresh_thread(conn, comment.thread_id)
+                removed = Change(ChangeKind.REMOVE, (comment.id,))
+                store.threads.refresh_thread(conn, comment.thread_id, removed)
             store.privacy.forget_email(conn, email)
             store.audit.record(
                 conn,

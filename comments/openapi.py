@@ -182,6 +182,7 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
             }
         },
         "/api/counts": _counts_path(max_length),
+        "/api/stream": _stream_path(),
         "/api/preview": {
             "post": {
                 "summary": "Render text exactly as a post would show it",
@@ -217,11 +218,47 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                             "slow_mode_seconds; hold: that, and newcomers' comments held",
                         },
                         slow_mode_seconds={"type": "integer"},
+                        live={"type": "boolean", "description": "whether /api/stream is open"},
                     ),
                     **problems("invalid_parameter", *READING_FAULTS),
                 },
             }
         },
+    }
+
+
+def _stream_path() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "A thread's changes as they happen (Server-Sent Events)",
+            "description": "Each event is `id: VERSION`, `event: change` and `data: "
+            '{"version", "kind", "ids"}`; `kind` is new, edit, remove or reset (reread the '
+            "page). `: ping` comes at least every COMMENTS_STREAM_HEARTBEAT seconds; after "
+            "COMMENTS_STREAM_IDLE without a change, `event: idle` and the end.",
+            "parameters": [
+                {
+                    "name": "uri",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": MAX_URI},
+                },
+                {
+                    "name": "last_event_id",
+                    "in": "query",
+                    "required": False,
+                    "description": "the thread version to resume from (the page's "
+                    "`thread.version`); the Last-Event-ID header wins",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "the stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **problems("invalid_parameter", "streams_off", "too_many_streams"),
+            },
+        }
     }
 
 
@@ -385,6 +422,11 @@ def _schemas() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "format": "date-time",
                             "description": "when it stops taking comments by age",
+                        },
+                        "version": {
+                            "type": "integer",
+                            "description": "moves with every change: `last_event_id` of "
+                            "/api/stream",
                         },
                     },
                 },

@@ -17,6 +17,7 @@ import enum
 import gzip
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 
@@ -101,3 +102,60 @@ class PageCache:
                 _, (_, evicted) = self._pages.popitem(last=False)
                 self._size -= evicted
         return page
+
+
+class KnownVersions:
+    """Threads' versions as announced to this worker (comments/streams.py), so that a cached
+    page on PostgreSQL is served without asking the database for its version.
+
+    Trusted only while the worker's LISTEN connection is up: announcements reach it in commit
+    order from every writer (other workers, other app servers, commands), so a version here is
+    the thread's, give or take the instants between a commit and its notification. When the
+    connection drops, everything here is forgotten at once, and versions are asked for again
+    until it is back. A version read from the database is kept only if no announcement came in
+    while it was read (it might be older than one), and none is kept longer than `lifetime`
+    seconds: were an announcement ever lost, a page would be stale for that long at most.
+    """
+
+    def __init__(self, lifetime: float = 5.0, most: int = 100_000) -> None:
+        self.lifetime = lifetime
+        self.most = most
+        self.trusted = False
+        self.heard = 0  # announcements so far: a read begun before one may be stale
+        self._known: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def get(self, site: str, uri: str) -> int | None:
+        if not self.trusted:
+            return None
+        found = self._known.get((site, uri))
+        if found is None or time.monotonic() - found[1] > self.lifetime:
+            return None
+        return found[0]
+
+    def read(self, site: str, uri: str, version: int, heard_before: int) -> None:
+        """A version read from the database, by a read begun when `heard` was `heard_before`.
+
+        Version 0 (no such thread yet) is not kept: anyone can ask for any address, and the
+        addresses that have no thread must not fill this worker's memory.
+        """
+        if version and self.trusted and self.heard == heard_before:
+            self._keep((site, uri), version)
+
+    def announced(self, site: str, uri: str, version: int) -> None:
+        self.heard += 1
+        if self.trusted:
+            key = (site, uri)
+            found = self._known.get(key)
+            self._keep(key, max(version, found[0]) if found else version)
+
+    def forget(self, trusted: bool) -> None:
+        """Everything, and whether to learn again (the listener is up) or not."""
+        self.heard += 1
+        self._known.clear()
+        self.trusted = trusted
+
+    def _keep(self, key: tuple[str, str], version: int) -> None:
+        self._known.pop(key, None)
+        self._known[key] = (version, time.monotonic())
+        if len(self._known) > self.most:  # the oldest goes
+            del self._known[next(iter(self._known))]

@@ -13,6 +13,8 @@ from comments.errors import Problem
 from comments.models import (
     ACCEPTED_HOLDS,
     BanAction,
+    Change,
+    ChangeKind,
     Comment,
     Cursor,
     Edited,
@@ -27,7 +29,9 @@ from comments.models import (
     Target,
     Thread,
     ThreadPage,
+    change_of_status,
 )
+from comments.pagecache import KnownVersions
 from comments.previews import PreviewLimiter
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
@@ -71,6 +75,8 @@ class CommentService:
         # Thread pages, counts and feeds may come from a replica; writes never do.
         self.read_engine = read_engine or engine
         self.point_reader = PointReader.for_engine(self.read_engine)
+        # Not with a replica: its versions lag the announcements of the primary's commits.
+        self.versions = KnownVersions(lifetime=0 if read_engine else 5.0)
         self.config = config
         self.tokens = tokens
         self.clock = clock
@@ -153,9 +159,14 @@ class CommentService:
 
         Awaited in the event loop: the one database read of a cached page or a 304.
         """
+        known = self.versions.get(site, uri)
+        if known is not None:  # PostgreSQL's announcements, heard by streams.Hub
+            return known
+        heard = self.versions.heard
         version = await self.point_reader.scalar(
             store.threads.THREAD_VERSION, {"site": site, "uri": uri}
         )
+        self.versions.read(site, uri, version or 0, heard)
         return version or 0
 
     async def aclose(self) -> None:
@@ -303,7 +314,7 @@ class CommentService:
                 avatar=self.tokens.avatar(submission.email, submission.author, ip),
             )
             thread = store.threads.count_new_comment(
-                conn, thread.id, comment.status is Status.APPROVED
+                conn, thread.id, comment.id, comment.status is Status.APPROVED
             )
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
@@ -330,7 +341,8 @@ class CommentService:
                 held = store.threads.update_comment(
                     conn, comment_id, status=Status.PENDING, held_reason="reported"
                 )
-                store.threads.refresh_thread(conn, comment.thread_id)
+                removed = Change(ChangeKind.REMOVE, (comment_id,))
+                store.threads.refresh_thread(conn, comment.thread_id, removed)
                 self.notifier.comment_held(
                     conn, held, store.threads.get_thread_by_id(conn, comment.thread_id)
                 )
@@ -342,7 +354,9 @@ class CommentService:
             comment = store.threads.update_comment(
                 conn, comment_id, text=text, html=html, edited=self.clock()
             )
-            store.threads.refresh_thread(conn, comment.thread_id)
+            shown = comment.status is Status.APPROVED
+            edited = change_of_status(comment_id, shown, shown)
+            store.threads.refresh_thread(conn, comment.thread_id, edited)
         return self._edited(comment)
 
     def delete(self, comment_id: int, token: str | None) -> Comment:
@@ -360,7 +374,8 @@ class CommentService:
                 html="",
                 edited=self.clock(),
             )
-            store.threads.refresh_thread(conn, comment.thread_id)
+            removed = Change(ChangeKind.REMOVE, (comment_id,))
+            store.threads.refresh_thread(conn, comment.thread_id, removed)
         return comment
 
     # Rules

@@ -31,6 +31,7 @@ RESERVED_FILES = 128
 # rather than a reset for the request it was still sending.
 REFUSAL_LINGER = 1.0
 BUSY_RETRY_AFTER = 5
+STREAM_PATHS = ("/api/stream", "/admin/stream")
 
 
 def problem_bytes(problem: Problem) -> bytes:
@@ -160,6 +161,16 @@ class Protocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+    def shutdown(self) -> None:
+        """On the way out uvicorn waits for answers in progress to end; a live stream's never
+        would. Cut it: its browser reconnects, to another worker or server."""
+        cycle = self.cycle
+        streaming = cycle is not None and cycle.response_started and not cycle.response_complete
+        if streaming and cycle.scope["path"].endswith(STREAM_PATHS):
+            self.transport.close()
+            return
+        super().shutdown()
 
     def _arm(self, seconds: float, part: str) -> None:
         self._disarm()

@@ -301,6 +301,20 @@ thread_surges = Table(
     Index("ix_thread_surges_hot_until", "hot_until"),
 )
 
+# What each version of a thread changed, for live streams to tell (comments/streams.py) and to
+# replay to a stream that resumes: the kind and the comments it is about. Every write that moves
+# a thread's version writes its row in the same transaction; a thread keeps its last few hundred
+# (a stream resuming from further back starts over). Not backed up: it is the last minutes' news.
+thread_changes = Table(
+    "thread_changes",
+    metadata,
+    Column("thread_id", Integer, ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # new, held (readers are not told), edit, remove, or reset (anything else: reread)
+    Column("kind", String(8), nullable=False),
+    Column("ids", Text, nullable=False, server_default=""),  # comma-separated comment ids
+)
+
 # Bot challenges solved once: a solution works once, and is remembered until its challenge
 # expires (then it is worthless anyway).
 spent_challenges = Table(

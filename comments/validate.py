@@ -431,6 +431,26 @@ def count_query(uris: list[str]) -> list[str]:
     return uris
 
 
+def stream_query(params: Mapping[str, str], last_event_id: str | None) -> tuple[str, int | None]:
+    """The query of GET /api/stream: the thread, and the version a stream resumes from (the
+    `Last-Event-ID` header EventSource sends on reconnecting wins over `last_event_id`)."""
+    try:
+        page_uri = uri(params.get("uri"))
+    except Problem as problem:
+        raise Problem("invalid_parameter", problem.detail, field="uri") from None
+    given = last_event_id if last_event_id is not None else params.get("last_event_id")
+    if given is None or given.strip() == "":
+        return page_uri, None
+    since = whole_number(given.strip(), 0, MAX_ID)
+    if since is None:
+        raise Problem(
+            "invalid_parameter",
+            f"last_event_id is a thread version, 0 to {MAX_ID}.",
+            field="last_event_id",
+        )
+    return page_uri, since
+
+
 def config_query(params: Mapping[str, str]) -> str | None:
     """The query of GET /api/config: the thread (`uri`) whose surge mode to tell, if any."""
     if "uri" not in params:

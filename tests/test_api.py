@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy
@@ -28,11 +29,19 @@ def bearer(created: dict) -> dict:
 def test_unknown_thread_is_an_empty_list(client):
     body = thread(client, "/never/")
     assert body == {
-        "thread": {"uri": "/never/", "title": "", "count": 0, "closed": False, "closes": None},
+        "thread": {
+            "uri": "/never/",
+            "title": "",
+            "count": 0,
+            "closed": False,
+            "closes": None,
+            "version": 0,
+        },
         "comments": [],
         "next": None,
         "prev": None,
         "target": None,
+        "missing": None,
     }
 
 
@@ -62,6 +71,7 @@ def test_post_returns_the_comment_with_an_edit_token(client, clock):
         "count": 1,
         "closed": False,
         "closes": None,
+        "version": ANY,
     }
     assert [comment["id"] for comment in body["comments"]] == [created["id"]]
     assert "edit_token" not in body["comments"][0]
@@ -702,6 +712,7 @@ def test_config_for_the_embed(make_client):
         "max_length": 10000,
         "surge": "normal",
         "slow_mode_seconds": 30,
+        "live": True,
     }
 
 
@@ -828,6 +839,7 @@ def test_query_parameters_the_site_lists_make_threads(make_client):
         "count": 1,
         "closed": False,
         "closes": None,
+        "version": ANY,
     }
     assert thread(client, "/?utm_source=x&p=2")["thread"]["count"] == 1
     assert thread(client, "/")["thread"]["count"] == 1

@@ -26,7 +26,7 @@ WALLS = {
     "lxml": {"foreign"},
     "sqlite3": {"foreign"},  # Isso's database is a file we read, not our database
     "tqdm": {"cli"},
-    "redis": {"ratelimit"},
+    "redis": {"ratelimit", "streams"},  # counters of the rate limits; live streams' pub/sub
 }
 # The rooms that speak HTTP; below them, nothing may know they exist.
 WEB = {"api", "app", "admin", "mailroutes", "feeds", "openapi", "threadpage"}

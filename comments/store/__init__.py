@@ -5,6 +5,7 @@ Callers name the module as well as the function (`store.bans.active_ban(conn, ..
 site says where its SQL lives, and a newcomer finds the SQL of a feature by the feature's name:
 
 - threads: threads and their comments, the posting path and the thread pages
+- changes: what each version of a thread changed, for live streams
 - defenses: what the posting defenses count (rate limits, repeated text, known authors)
 - queue: the moderation queue, its counts, readers' reports
 - audit: the audit log
@@ -30,6 +31,7 @@ from comments.store import (
     accounts,
     audit,
     bans,
+    changes,
     defenses,
     digests,
     feeds,
@@ -48,6 +50,7 @@ __all__ = [
     "accounts",
     "audit",
     "bans",
+    "changes",
     "defenses",
     "digests",
     "feeds",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, func, select, update
 
 from comments.models import SiteSummary, Status, Thread
+from comments.store.changes import announce_everything
 from comments.store.rows import THREAD_COLUMNS, thread_of
 from comments.tables import comments, threads
 
@@ -63,6 +64,7 @@ def threads_at(conn: Connection, site: str, uris: Iterable[str]) -> list[Thread]
 def park_threads(conn: Connection, thread_ids: Iterable[int]) -> None:
     """Give threads about to move a key no page has (real keys start with "/"), so a move whose
     targets are other moving threads' keys meets no uniqueness conflict on the way."""
+    announce_everything(conn)
     for thread_id in thread_ids:
         conn.execute(
             update(threads).where(threads.c.id == thread_id).values(uri=f"moving:{thread_id}")
@@ -83,6 +85,7 @@ def merge_threads(
 ) -> None:
     """The merged threads' comments join the survivor, they go, and the survivor takes this key
     and these values; its count is recounted."""
+    announce_everything(conn)
     for start in range(0, len(merged_ids), CHUNK):
         chunk = merged_ids[start : start + CHUNK]
         conn.execute(

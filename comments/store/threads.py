@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from comments.models import Comment, Cursor, Sort, Status, Thread
+from comments.models import RESET, Change, ChangeKind, Comment, Cursor, Sort, Status, Thread
+from comments.store import changes
 from comments.store.rows import THREAD_COLUMNS, comment_of, thread_of
 from comments.tables import comments, threads
 
@@ -120,16 +121,17 @@ RECOUNT_THREADS = (
         .where(comments.c.thread_id == threads.c.id, comments.c.status == Status.APPROVED)
         .scalar_subquery(),
     )
+    .returning(threads.c.id, threads.c.site, threads.c.uri, threads.c.version)
 )
 
 
-def refresh_thread(conn: Connection, thread_id: int) -> None:
+def refresh_thread(conn: Connection, thread_id: int, change: Change = RESET) -> None:
     """After a write in a thread other than a new comment (see count_new_comment): bump its
-    version and recount its visible comments."""
-    refresh_threads(conn, [thread_id])
+    version, recount its visible comments, and record what changed for live streams."""
+    refresh_threads(conn, [thread_id], change)
 
 
-def refresh_threads(conn: Connection, thread_ids: list[int]) -> None:
+def refresh_threads(conn: Connection, thread_ids: list[int], change: Change = RESET) -> None:
     """refresh_thread for many threads at once.
 
     The row locks come first so that, on PostgreSQL, the recount runs in a snapshot taken after
@@ -138,7 +140,8 @@ def refresh_threads(conn: Connection, thread_ids: list[int]) -> None:
     """
     if thread_ids:
         lock_threads(conn, thread_ids)
-        conn.execute(RECOUNT_THREADS, {"b_ids": thread_ids})
+        moved = conn.execute(RECOUNT_THREADS, {"b_ids": thread_ids}).all()
+        changes.record(conn, [tuple(row) for row in moved], change)
 
 
 COUNT_NEW_COMMENT = (
@@ -152,7 +155,9 @@ COUNT_NEW_COMMENT = (
 )
 
 
-def count_new_comment(conn: Connection, thread_id: int, is_visible: bool) -> Thread:
+def count_new_comment(
+    conn: Connection, thread_id: int, comment_id: int, is_visible: bool
+) -> Thread:
     """After a new comment in a thread locked by ensure_thread: bump the thread's version and,
     if the comment is visible, its count; the thread as it is now.
 
@@ -163,7 +168,11 @@ def count_new_comment(conn: Connection, thread_id: int, is_visible: bool) -> Thr
     row = conn.execute(
         COUNT_NEW_COMMENT, {"b_thread_id": thread_id, "b_visible": int(is_visible)}
     ).one()
-    return thread_of(row)
+    thread = thread_of(row)
+    kind = ChangeKind.NEW if is_visible else ChangeKind.UNSEEN
+    moved = (thread.id, thread.site, thread.uri, thread.version)
+    changes.record(conn, [moved], Change(kind, (comment_id,)))
+    return thread
 
 
 # A new comment's columns; a top-level comment is its own root, a reply has its parent's.

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, select, update
 
+from comments.store.changes import announce_everything
 from comments.store.rows import upsert_for
 from comments.tables import comments, metadata, threads
 
@@ -134,6 +135,7 @@ def drop_empty_threads(conn: Connection, thread_ids: list[int]) -> int:
     of them to the page's new address); how many went."""
     if not thread_ids:
         return 0
+    announce_everything(conn)
     empty = ~select(comments.c.id).where(comments.c.thread_id == threads.c.id).exists()
     gone = conn.execute(
         delete(threads).where(threads.c.id.in_(thread_ids), empty).returning(threads.c.id)

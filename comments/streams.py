@@ -1,0 +1,404 @@
+"""Live streams: each open thread's changes, pushed to its readers as Server-Sent Events.
+
+A stream carries versions, kinds and comment ids only (`{"version", "kind", "ids"}`); the embed
+fetches what changed through the ordinary API, so what a reader may see (pending, hidden,
+deleted, edited) is decided in one place. Each write records its change in the database with the
+write (store.changes), so any worker of any app server can tell it, and replay it to a stream
+that comes back with `Last-Event-ID`.
+
+One Hub per worker holds the threads its streams watch, and learns that one moved:
+- from its own writes, at once (the commit hook below);
+- on PostgreSQL, from NOTIFY, on one listening connection per worker; while that connection is
+  down, and once when it comes back, by reading the watched threads' versions;
+- with Redis (COMMENTS_REDIS_URL) on SQLite, from its pub/sub channel;
+- on SQLite, from a read of the watched threads' versions each second: one statement per worker,
+  never one per stream.
+However it learns, it reads the thread's new changes once and hands them to every stream of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import redis
+import redis.asyncio
+
+from comments import db, store
+from comments.config import Config
+from comments.models import ChangeKind, ThreadChange
+from comments.pagecache import KnownVersions
+
+log = logging.getLogger("comments")
+
+POLL_SECONDS = 1.0
+# How long a signalled version may take to show in a read (the commit hook runs just before the
+# commit itself): retried from 10 ms, doubling, for about this long; then the stream starts over.
+SETTLE_SECONDS = 2.0
+RETRY_MS = 5000  # the reconnection delay browsers are told
+BACKLOG = 100  # changes queued for one stream before it is told to start over instead
+LISTEN_RETRY_MAX = 30.0
+
+
+@dataclasses.dataclass(eq=False)
+class Listener:
+    queue: asyncio.Queue[ThreadChange] = dataclasses.field(
+        default_factory=lambda: asyncio.Queue(BACKLOG)
+    )
+
+    def give(self, change: ThreadChange) -> None:
+        if self.queue.full():  # a reader that does not keep up rereads rather than holds memory
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            change = ThreadChange(change.version, ChangeKind.RESET, ())
+        self.queue.put_nowait(change)
+
+
+@dataclasses.dataclass(eq=False)
+class Watch:
+    """One thread's streams in this worker, and the last version handed to them."""
+
+    site: str
+    uri: str
+    thread_id: int | None = None
+    version: int = 0
+    wanted: int = 0  # the newest version heard of
+    listeners: set[Listener] = dataclasses.field(default_factory=set)
+    ready: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    busy: bool = False
+
+
+def contiguous(rows: list, since: int) -> tuple[list[ThreadChange], bool]:
+    """The changes read that follow `since` without a gap, and whether one was found (its
+    changes were pruned, or a restore moved versions without any): then a stream starts over.
+    Version 1 is a thread's creation, which changes nothing yet."""
+    changes = [store.changes.change_of(row) for row in rows]
+    expected = max(since, 1) + 1
+    for index, change in enumerate(changes):
+        if change.version != expected:
+            return changes[:index], True
+        expected += 1
+    return changes, len(changes) >= store.changes.MOST_READ
+
+
+class Hub:
+    def __init__(
+        self,
+        config: Config,
+        engine: db.Engine,
+        reader: db.PointReader,
+        versions: KnownVersions | None = None,
+    ) -> None:
+        self.config = config
+        self.versions = versions or KnownVersions()
+        self.engine = engine
+        self.reader = reader
+        self.watches: dict[tuple[str, str], Watch] = {}
+        self.open = 0
+        self.listening = False  # PostgreSQL's LISTEN connection is up
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._publisher: redis.Redis | None = None
+        self._running: set[asyncio.Task] = set()
+        self._unwatch: Callable[[], None] | None = None
+
+    # Life
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._unwatch = db.watch_transactions(
+            self.engine, self._committed, store.changes.take_announced
+        )
+        is_postgresql = self.engine.dialect.name == "postgresql"
+        if is_postgresql:
+            self._tasks.append(asyncio.create_task(self._listen_to_postgresql()))
+        elif self.config.redis_url:
+            self._publisher = redis.Redis.from_url(
+                self.config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+            self._tasks.append(asyncio.create_task(self._listen_to_redis()))
+        self._tasks.append(asyncio.create_task(self._poll(only_when_deaf=is_postgresql)))
+
+    async def aclose(self) -> None:
+        if self._loop is None:
+            return  # never started
+        self._loop = None
+        if self._unwatch is not None:
+            self._unwatch()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._publisher is not None:
+            self._publisher.close()
+
+    # Streams
+
+    @contextlib.asynccontextmanager
+    async def watching(self, site: str, uri: str) -> AsyncIterator[tuple[Watch, Listener]]:
+        """A listener on the thread for as long as the block runs."""
+        key = (site, uri)
+        watch = self.watches.get(key)
+        if watch is None:
+            watch = self.watches[key] = Watch(site, uri)
+            self._spawn(self._start_watch(watch))
+        listener = Listener()
+        watch.listeners.add(listener)
+        self.open += 1
+        try:
+            await watch.ready.wait()
+            yield watch, listener
+        finally:
+            self.open -= 1
+            watch.listeners.discard(listener)
+            if not watch.listeners and self.watches.get(key) is watch:
+                del self.watches[key]
+
+    async def _start_watch(self, watch: Watch) -> None:
+        try:
+            await self._locate(watch)
+            watch.version = watch.wanted = await self._current_version(watch)
+        finally:
+            watch.ready.set()
+
+    async def _locate(self, watch: Watch) -> None:
+        if watch.thread_id is None:
+            found = await self.reader.rows(
+                store.changes.THREAD_STATE, {"site": watch.site, "uri": watch.uri}
+            )
+            if found:
+                watch.thread_id = found[0][0]
+
+    async def _current_version(self, watch: Watch) -> int:
+        if watch.thread_id is None:
+            return 0
+        found = await self.reader.rows(store.changes.VERSIONS, {"ids": [watch.thread_id]})
+        return found[0][1] if found else 0
+
+    async def replay(self, watch: Watch, since: int) -> list[ThreadChange]:
+        """What a stream coming back from `since` missed, up to the watch's version: the changes
+        themselves, or one reset if they are gone."""
+        if since >= watch.version:
+            return []
+        if watch.thread_id is None:
+            return [ThreadChange(watch.version, ChangeKind.RESET, ())]
+        rows = await self.reader.rows(
+            store.changes.CHANGES_SINCE, {"thread_id": watch.thread_id, "version": since}
+        )
+        changes, broken = contiguous(rows, since)
+        changes = [change for change in changes if change.version <= watch.version]
+        if broken or not changes or changes[-1].version < watch.version:
+            return [ThreadChange(watch.version, ChangeKind.RESET, ())]
+        return changes
+
+    # Signals
+
+    def _committed(self, conn: db.Connection) -> None:
+        """The engine's commit hook, in the writer's thread: hand the transaction's
+        announcements to this worker's loop, and to the other workers through Redis."""
+        payloads = store.changes.take_announced(conn)
+        if not payloads:
+            return
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.heard, payloads)
+        if self._publisher is not None:
+            try:
+                for payload in payloads:
+                    self._publisher.publish(store.changes.CHANNEL, payload)
+            except redis.RedisError as error:  # the others poll meanwhile: a second late
+                log.warning("could not announce a change through Redis: %s", error)
+
+    def heard(self, payloads: list[str]) -> None:
+        """Announcements (store.changes), from wherever they came."""
+        for payload in payloads:
+            try:
+                parsed = store.changes.parse_announcement(payload)
+            except (ValueError, TypeError):
+                log.warning("an announcement that is not one: %r", payload[:200])
+                continue
+            if parsed is None:
+                self.versions.forget(trusted=self.versions.trusted)
+                self._spawn(self.check_all())
+                continue
+            site, uri, version = parsed
+            self.versions.announced(site, uri, version)
+            watch = self.watches.get((site, uri))
+            if watch is not None:
+                self._want(watch, version)
+
+    def _want(self, watch: Watch, version: int) -> None:
+        if version > watch.wanted:
+            watch.wanted = version
+        if watch.wanted > watch.version and not watch.busy:
+            watch.busy = True  # now: a second signal in this turn must not start a second reader
+            self._spawn(self._catch_up(watch))
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._running.add(task)  # the loop keeps only weak references to its tasks
+        task.add_done_callback(self._running.discard)
+
+    async def check_all(self) -> None:
+        """Read the version of every watched thread, and catch up those that moved."""
+        watches = list(self.watches.values())
+        for watch in watches:
+            if watch.thread_id is None and watch.ready.is_set():
+                await self._locate(watch)
+        by_id = {watch.thread_id: watch for watch in watches if watch.thread_id is not None}
+        if not by_id:
+            return
+        rows = await self.reader.rows(store.changes.VERSIONS, {"ids": list(by_id)})
+        for thread_id, version in rows:
+            self._want(by_id[thread_id], version)
+
+    async def _catch_up(self, watch: Watch) -> None:
+        """Read the thread's changes past what its streams have and hand them over, until the
+        newest version heard of; one reader per watch at a time (`busy`, set by _want)."""
+        try:
+            await watch.ready.wait()
+            pause, waited = 0.01, 0.0
+            while watch.wanted > watch.version and watch.listeners:
+                await self._locate(watch)
+                rows = []
+                if watch.thread_id is not None:
+                    rows = await self.reader.rows(
+                        store.changes.CHANGES_SINCE,
+                        {"thread_id": watch.thread_id, "version": watch.version},
+                    )
+                changes, broken = contiguous(rows, watch.version)
+                if changes:
+                    self._hand_over(watch, changes)
+                    pause, waited = 0.01, 0.0
+                elif broken:
+                    current = max(await self._current_version(watch), watch.wanted)
+                    self._hand_over(watch, [ThreadChange(current, ChangeKind.RESET, ())])
+                elif waited >= SETTLE_SECONDS:
+                    # Heard of, never read: a version moved without its change (a restore), or
+                    # an announcement about another database's thread (NOTIFY is per database,
+                    # and several schemas may share one). Only the first is news.
+                    current = await self._current_version(watch)
+                    if current > watch.version:
+                        self._hand_over(watch, [ThreadChange(current, ChangeKind.RESET, ())])
+                    watch.wanted = watch.version
+                else:
+                    await asyncio.sleep(pause)
+                    waited += pause
+                    pause = min(pause * 2, 0.5)
+        except Exception as error:
+            if not db.logged_fault(error, "a live stream's read"):
+                log.exception("a live stream's read failed")
+        finally:
+            watch.busy = False
+
+    @staticmethod
+    def _hand_over(watch: Watch, changes: list[ThreadChange]) -> None:
+        for change in changes:
+            for listener in list(watch.listeners):
+                listener.give(change)
+        watch.version = changes[-1].version
+        watch.wanted = max(watch.wanted, watch.version)
+
+    # Where signals come from, besides this worker's own writes
+
+    async def _poll(self, only_when_deaf: bool) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            if only_when_deaf and self.listening:
+                continue
+            try:
+                await self.check_all()
+            except Exception as error:
+                if not db.logged_fault(error, "the live streams' poll"):
+                    log.exception("the live streams' poll failed")
+
+    async def _listen_to_postgresql(self) -> None:
+        pause = 1.0
+        while True:
+            try:
+                async for payload in db.notifications(self.engine, store.changes.CHANNEL):
+                    if payload is None:  # listening (again): whatever came meanwhile is missed
+                        self.listening = True
+                        self.versions.forget(trusted=True)
+                        pause = 1.0
+                        await self.check_all()
+                        continue
+                    self.heard([payload])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("live streams: the PostgreSQL listener failed (%s); polling", error)
+            self.listening = False
+            self.versions.forget(trusted=False)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LISTEN_RETRY_MAX)
+
+    async def _listen_to_redis(self) -> None:
+        pause = 1.0
+        while True:
+            client = redis.asyncio.Redis.from_url(self.config.redis_url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(store.changes.CHANNEL)
+                    await self.check_all()
+                    pause = 1.0
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.heard([message["data"].decode()])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("live streams: the Redis subscription failed (%s); polling", error)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LISTEN_RETRY_MAX)
+
+
+# The events
+
+
+def event_bytes(change: ThreadChange) -> bytes:
+    data = orjson.dumps({"version": change.version, "kind": change.kind, "ids": change.ids})
+    return b"id: %d\nevent: change\ndata: %s\n\n" % (change.version, data)
+
+
+async def thread_events(
+    hub: Hub, site: str, uri: str, since: int | None, config: Config
+) -> AsyncIterator[bytes]:
+    """A thread's stream: what changed after `since` (a version; None: from now on), then each
+    change as it comes, a comment line every `stream_heartbeat` seconds, and an end after
+    `stream_idle` seconds without a change."""
+    async with hub.watching(site, uri) as (watch, listener):
+        yield b"retry: %d\n\n" % RETRY_MS
+        last = watch.version if since is None else since
+        pending = await hub.replay(watch, last)
+        quiet_since = time.monotonic()
+        while True:
+            if pending:
+                change = pending.pop(0)
+            else:
+                left = config.stream_idle - (time.monotonic() - quiet_since)
+                if left <= 0:
+                    yield b"event: idle\ndata: {}\n\n"
+                    return
+                try:
+                    async with asyncio.timeout(min(config.stream_heartbeat, left)):
+                        change = await listener.queue.get()
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+            if change.version <= last:
+                continue
+            last = change.version
+            if change.kind is not ChangeKind.UNSEEN:
+                quiet_since = time.monotonic()
+                yield event_bytes(change)

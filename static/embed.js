@@ -53,6 +53,7 @@
       hold: 'Busy thread: first comments are reviewed before they appear.',
       again: 'Slow mode: you can post again in {n} s.', go: 'You can post again.',
       pow: 'Checking that you are not a bot… {n}%',
+      nw: 'No new comments|{n} new comment|{n} new comments',
     },
   };
   const loading = {};
@@ -205,7 +206,9 @@
     const T = {
       el, lang, t, uri: d.uri || location.pathname + location.search, title: d.title || doc.title, gen: 0, count: 0,
       sort: d.sort === 'newest' ? 'newest' : 'oldest', limit: Math.min(200, Math.max(1, parseInt(d.limit, 10) || 20)),
+      still: d.live + '' === 'false', version: 0, told: 0, fresh: new Set(), cut: new Set(),
     };
+    shut(el.cmThread);
     threads.delete(el.cmThread);
     threads.add((el.cmThread = T));
     let sr = el.cmRoot;
@@ -251,7 +254,9 @@
     T.more = button(t('more'), 'cm-btn cm-ghost cm-more', () => more(T));
     T.less = button(t('less'), 'cm-btn cm-ghost cm-more', () => earlier(T));
     T.live = set(h('div', 'cm-sr'), { 'aria-live': 'polite' });
-    root.append(head, T.top, T.status, T.less, T.list, T.more, T.live);
+    T.pill = set(h('div', 'cm-fresh'), { hidden: '' });
+    T.pill.append((T.news = button('', 'cm-btn', () => catchUp(T))));
+    root.append(head, T.top, T.status, T.less, T.pill, T.list, T.more, T.live);
     reload(T);
     return T;
   };
@@ -278,6 +283,8 @@
     T.until = cfg.moderation_until; // when a scheduled mode ends
     T.surge = cfg.surge;
     T.slow = cfg.slow_mode_seconds;
+    T.push = !T.still && !!cfg.live;
+    if (k !== 'after' && k !== 'before') T.version = Math.max(T.version, d.thread.version || 0); // what it shows
     if (k !== 'before') T.next = d.next;
     if (k !== 'after') T.less.hidden = !(T.prev = d.prev);
     if (k === 'around') T.unseen = !!d.missing; // the linked comment is held, removed or elsewhere
@@ -287,6 +294,7 @@
     for (const c of d.comments) T.list.insertBefore(node(T, c), at);
     T.more.hidden = !T.next;
     left(T);
+    fresh(T);
     return true;
   };
 
@@ -312,6 +320,7 @@
     if (!T.top.firstChild) T.top.append(T.closed ? h('p', 'cm-status', T.t('closed')) : composer(T));
     await restore(T);
     goto(T);
+    live(T);
   };
 
   const more = async (T) => {
@@ -641,7 +650,8 @@
       m.c[c.id] = { t: c.edit_token, u, x: v.text, uri: T.uri, p: pending && { ...c, edit_token: 0 } };
     });
     place(T, node(T, c), true);
-    if (!pending) setCount(T, T.count + 1);
+    if (!pending && !T.fresh.delete(c.id)) setCount(T, T.count + 1); // unless the stream told of it first
+    fresh(T);
     if (li) f.close();
     else f.clear();
     say(T, T.t(pending ? 'held' : 'posted'));
@@ -741,6 +751,7 @@
     try {
       const c = await api('DELETE', 'comments/' + li.c.id, null, mine(li.c.id).t);
       forget(c.id);
+      T.cut.add(c.id); // its event is not counted again
       if (li.c.status === 'approved') setCount(T, T.count - 1);
       const up = li.parentNode.parentNode;
       if (li.lastChild.children.length) fill(T, li, c); // its replies stay
@@ -798,6 +809,10 @@
     if (T.less.hidden && T.list.firstChild) T.list.firstChild.firstChild.focus();
   };
 
+  const unfold = (T, li) => {
+    for (let x = li.parentNode; x !== T.list; x = x.parentNode.parentNode) if (x.hidden) fold(T, x.parentNode, (x.hidden = false));
+  };
+
   // Permalinks: #comment-N scrolls to N and highlights it; one not on screen reloads its page.
   const goto = (T) => {
     const m = /^#comment-(\d+)$/.exec(location.hash);
@@ -808,11 +823,96 @@
       x.classList.remove('cm-hl');
       x.firstChild.removeAttribute('aria-current');
     }
-    for (let x = li.parentNode; x !== T.list; x = x.parentNode.parentNode) if (x.hidden) fold(T, x.parentNode, (x.hidden = false));
+    unfold(T, li);
     li.classList.add('cm-hl');
     set(li.firstChild, { 'aria-current': 'true' }).focus({ preventScroll: true });
     li.scrollIntoView({ block: 'center' });
   };
+
+  // Live: a stream of change events (ids; the comments come from the API), open while the tab is
+  // visible; after "idle", again when the reader is back; refused, in 30-60 s. Three a page at
+  // most: each holds one of the six connections a browser opens to a server over HTTP/1.1.
+  const live = (T) => {
+    if (!T.push || T.es || T.wait || doc.hidden || !threads.has(T) || [...threads].filter((x) => x.es).length > 2) return;
+    const es = (T.es = new EventSource(SERVER + '/api/stream?' + new URLSearchParams({ uri: T.uri, last_event_id: T.version })));
+    es.addEventListener('change', (e) => changed(T, JSON.parse(e.data)));
+    es.addEventListener('idle', () => shut(T));
+    es.onerror = () => {
+      if (es.readyState < 2) return; // it reconnects by itself, as the server's `retry` says
+      shut(T);
+      T.wait = setTimeout(() => live(T, (T.wait = 0)), 3e4 + Math.random() * 3e4);
+    };
+  };
+  const shut = (T) => T && T.es && (T.es = T.es.close());
+  const shown = (T, id) => T.sr.getElementById('comment-' + id);
+
+  // new: counted for the button (the reader's own is shown already); edit: fetched, within 2 s so
+  // that readers do not all ask at once; remove: in place, without a fetch; reset: the first page.
+  const changed = (T, { version, kind, ids }) => {
+    T.version = Math.max(T.version, version);
+    if (kind === 'reset') return reset(T);
+    let n = T.count;
+    for (const id of ids) {
+      const li = shown(T, id);
+      if (kind === 'new') {
+        if (!li) T.fresh.has(id) || n++, T.fresh.add(id);
+        else if (li.c.status === 'pending') n++, refetch(T, li); // their own, approved
+      } else if (kind === 'edit') li && refetch(T, li, Math.random() * 2e3);
+      else if (li ? !li.classList.contains('cm-gone') : T.fresh.delete(id) || !T.cut.has(id)) {
+        n--;
+        if (li) refill(T, li, { ...li.c, status: 'deleted' });
+      }
+    }
+    setCount(T, n);
+    fresh(T);
+  };
+  const refetch = (T, li, ms) => setTimeout(() => api('GET', 'comments/' + li.c.id).then((c) => li.isConnected && refill(T, li, c), () => {}), ms);
+  // Focus stays on the card; one above the screen keeps the text below where it was.
+  const refill = (T, li, c) => {
+    if (li.ed) return; // its author is editing it
+    const card = li.firstChild;
+    const was = card.getBoundingClientRect();
+    const had = card.contains(T.sr.activeElement);
+    fill(T, li, c);
+    if (had) card.focus({ preventScroll: true });
+    if (was.bottom < 0) scrollBy(0, card.getBoundingClientRect().height - was.height);
+  };
+  const reset = async (T) => {
+    const d = await api('GET', 'threads?' + new URLSearchParams({ uri: T.uri, sort: T.sort, limit: T.limit })).catch(() => 0);
+    if (!d) return;
+    T.version = Math.max(T.version, d.thread.version);
+    setCount(T, d.thread.count);
+    const walk = (c) => {
+      const li = shown(T, c.id);
+      if (!li) T.prev || T.fresh.add(c.id); // new, if the first page is the one shown
+      else if (li.c.html !== c.html || li.c.status !== c.status) refill(T, li, c);
+      c.replies.forEach(walk);
+    };
+    d.comments.forEach(walk);
+    fresh(T);
+  };
+  const fresh = (T) => {
+    for (const id of T.fresh) if (shown(T, id)) T.fresh.delete(id);
+    const n = T.fresh.size;
+    T.pill.hidden = !n;
+    T.news.textContent = plural(T.lang, n, 'nw');
+    if (n > T.told) say(T, T.news.textContent);
+    T.told = n;
+  };
+  // Pressed: each placed (a reply under its parent, if shown), or many by the first page again.
+  const catchUp = async (T) => {
+    const ids = [...T.fresh].sort((a, b) => a - b);
+    T.fresh.clear();
+    if (ids.length > 20) await reload(T);
+    else for (const c of await Promise.all(ids.map((id) => api('GET', 'comments/' + id).catch(() => 0)))) if (c) place(T, node(T, c));
+    for (const x of T.sr.querySelectorAll('.cm-new')) x.classList.remove('cm-new');
+    for (const li of ids.map((id) => shown(T, id))) if (li) unfold(T, li), li.classList.add('cm-new');
+    (T.sr.querySelector('.cm-new > .cm-card') || T.h).focus();
+    fresh(T);
+  };
+  for (const k of ['visibilitychange', 'pagehide', 'pageshow', 'focus', 'scroll', 'pointerdown', 'keydown']) {
+    addEventListener(k, (e) => threads.forEach((T) => (doc.hidden || e.type === 'pagehide' ? shut(T) : live(T))), { capture: true, passive: true });
+  }
 
   addEventListener('hashchange', () => threads.forEach(goto));
   setInterval(() => {

@@ -17,9 +17,9 @@ def gzipped(path: Path) -> int:
 
 def test_embed_fits_the_size_budget():
     """17 KB gzipped, script and stylesheet (12 KB until slow mode, the bot challenge and
-    permalinks came, 15 KB until live updates came); a language other than English adds at most 1.25 KB (1 KB until the report
-    form, slow mode, the challenge and deep threads brought their strings), fetched only by
-    readers who need it."""
+    permalinks came, 15 KB until live updates came); a language other than English adds at
+    most 1.25 KB (1 KB until the report form, slow mode, the challenge and deep threads brought
+    their strings), fetched only by readers who need it."""
     embed = gzipped(STATIC / "embed.js") + gzipped(STATIC / "embed.css")
     assert embed <= 17 * 1024, embed
     largest_language = max(gzipped(path) for path in (STATIC / "i18n").glob("*.json"))

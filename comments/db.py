@@ -344,8 +344,16 @@ async def notifications(engine: Engine, channel: str) -> AsyncIterator[str | Non
     """PostgreSQL's NOTIFY payloads on `channel`, on a connection of their own: None first, once
     listening, then each payload as it comes. Ends by raising when the connection breaks."""
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # A connection that only listens sends nothing: without keepalives, a network that goes
+    # silent (no reset, no close) would leave it waiting, and trusted, for hours.
     connection = await psycopg.AsyncConnection.connect(
-        conninfo, autocommit=True, application_name=LISTENER_NAME
+        conninfo,
+        autocommit=True,
+        application_name=LISTENER_NAME,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
     )
     async with connection:
         await connection.execute(f"LISTEN {channel}")

@@ -334,7 +334,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("live streams: the PostgreSQL listener failed (%s); polling", error)
+                log.warning(
+                    "live streams: the PostgreSQL listener failed (%s); polling", db.reason(error)
+                )
             self.listening = False
             self.versions.forget(trusted=False)
             await asyncio.sleep(pause)

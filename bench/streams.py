@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -27,38 +28,70 @@ import urllib.request
 from pathlib import Path
 
 import servers
+import uvloop
 from run import our_databases
 from soak import memory
 
 URI = "/live/"
 
 
-class Reader:
-    """One stream: when each version's event arrived."""
+class Reader(asyncio.Protocol):
+    """One stream: when each version's event arrived, timed as its bytes are received (a
+    protocol, not a line reader, so that 5,000 streams in one client process time the server,
+    not the client's parsing)."""
 
     def __init__(self) -> None:
         self.arrived: dict[int, float] = {}
         self.open = False
+        self.refused: bytes | None = None
+        self.answered = asyncio.get_running_loop().create_future()
+        self._head = b""
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        if not self.open:
+            self._head += data
+            if b"\r\n\r\n" not in self._head:
+                return
+            if b" 200 " not in self._head.split(b"\r\n", 1)[0]:
+                self.refused = self._head.split(b"\r\n", 1)[0]
+            else:
+                self.open = True
+            data, self._head = self._head, b""
+            if not self.answered.done():
+                self.answered.set_result(None)
+        for piece in data.split(b"id: ")[1:]:
+            self.arrived.setdefault(int(piece.split(b"\n", 1)[0]), now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if not self.answered.done():
+            self.answered.set_result(None)
 
     async def run(self, port: int, opened: asyncio.Semaphore) -> None:
-        reader, writer = await asyncio.open_connection(servers.HOST, port)
-        writer.write(
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(lambda: self, servers.HOST, port)
+        transport.write(
             f"GET /api/stream?uri={URI} HTTP/1.1\r\nHost: {servers.HOST}\r\n"
             f"Origin: {servers.ORIGIN}\r\nAccept: text/event-stream\r\n\r\n".encode()
         )
-        status = await reader.readline()
-        if b" 200 " not in status:
-            opened.release()
-            raise RuntimeError(f"a stream was refused: {status!r}")
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass
-        self.open = True
+        await self.answered
         opened.release()
-        while line := await reader.readline():
-            if b"id: " in line:  # chunked framing around the lines: look inside
-                version = int(line.split(b"id: ", 1)[1].split()[0])
-                self.arrived.setdefault(version, time.monotonic())
-        self.open = False
+        if self.refused:
+            raise RuntimeError(f"a stream was refused: {self.refused!r}")
+
+
+def client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sockets_of(pid: int) -> int:
+    try:
+        links = [os.readlink(entry) for entry in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return 0
+    return sum(link.startswith("socket:") for link in links)
 
 
 def post(port: int, text: str) -> tuple[int, float]:
@@ -102,20 +135,29 @@ async def measure(args: argparse.Namespace, port: int, server: servers.Server) -
     await asyncio.sleep(2)
     held = sum(reader.open for reader in readers)
     after = memory(server)[0]
+    per_process = sorted((sockets_of(pid) for pid in server.members()), reverse=True)
     loop = asyncio.get_running_loop()
     sent: list[tuple[int, float]] = []
+    cpu_before, client_before = server.cpu_seconds(), client_cpu_seconds()
     for number in range(args.posts):
         sent.append(await loop.run_in_executor(None, post, port, f"Comment {number}"))
         await asyncio.sleep(args.interval)
     await asyncio.sleep(2)
+    cpu = server.cpu_seconds() - cpu_before
+    client_cpu = client_cpu_seconds() - client_before
     delays, missing = [], 0
+    slowest_first = []
     for version, done in sent:
+        first = None
         for reader in readers:
             arrived = reader.arrived.get(version)
             if arrived is None:
                 missing += 1
             else:
                 delays.append(max(arrived - done, 0.0) * 1000)
+                first = arrived if first is None else min(first, arrived)
+        if first is not None:
+            slowest_first.append(round((first - done) * 1000, 1))
     for task in tasks:
         task.cancel()
     delays.sort()
@@ -123,15 +165,21 @@ async def measure(args: argparse.Namespace, port: int, server: servers.Server) -
         "streams asked": args.streams,
         "streams held": held,
         "seconds to open them": round(opening, 1),
+        "sockets per server process": per_process,
         "server memory before, MiB": round(before / 2**20, 1),
         "server memory with them, MiB": round(after / 2**20, 1),
         "KiB per stream": round((after - before) / max(held, 1) / 1024, 1),
         "comments posted": len(sent),
         "events expected": len(sent) * len(readers),
         "events missing": missing,
+        "server CPU ms per event and stream": round(cpu * 1000 / max(len(sent) * held, 1), 3),
+        "client CPU ms per event and stream": round(
+            client_cpu * 1000 / max(len(sent) * held, 1), 3
+        ),
         "delivery p50 ms": round(statistics.median(delays), 1) if delays else None,
         "delivery p99 ms": round(delays[int(len(delays) * 0.99) - 1], 1) if delays else None,
         "delivery max ms": round(delays[-1], 1) if delays else None,
+        "first arrival per post ms": slowest_first,
     }
 
 
@@ -159,7 +207,8 @@ def main() -> None:
             environ["COMMENTS_REDIS_URL"] = args.redis
         log = Path(scratch) / "server.log"
         with servers.running(servers.our_command(), environ, port, "/healthz", log) as server:
-            result = asyncio.run(measure(args, port, server))
+            result = uvloop.run(measure(args, port, server))  # the client as fast as the server
+            print(log.read_text()[-3000:])
     kind = "PostgreSQL" if args.database else "SQLite" + (" and Redis" if args.redis else "")
     print(f"{kind}, {servers.WORKERS} workers:")
     for name, value in result.items():

@@ -14,7 +14,7 @@ import anyio
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from comments import streams, validate
@@ -458,7 +458,7 @@ async def get_stream(request: Request) -> Response:
             headers={"Retry-After": str(STREAM_RETRY_AFTER)},
         )
     events = streams.thread_events(hub, site, site_uri(settings, site, page_uri), since, settings)
-    return StreamingResponse(events, media_type="text/event-stream", headers=STREAM_HEADERS)
+    return streams.EventStream(events, STREAM_HEADERS)
 
 
 async def one_comment(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import admin, api, db, feeds, mailroutes, ratelimit, threadpage
+from comments import admin, api, db, feeds, mailroutes, ratelimit, streams, threadpage
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -49,6 +50,7 @@ CORS_PREFIXES = ("/api/", "/static/", "/feed/")
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 NOSNIFF_HEADER = (b"x-content-type-options", b"nosniff")
 THREADS_PATH = "/api/threads"
+STREAM_PATH = "/api/stream"
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -129,6 +131,13 @@ class CommentsApp(Starlette):
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
+        elif scope["type"] == "http" and scope["path"] == STREAM_PATH:
+            taken: list = []
+            scope[streams.HANDOFF] = taken
+            await super().__call__(scope, receive, send)
+            if taken:  # started by its route, carried on here, without the layers above it
+                await streams.carry(taken[0], receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -270,6 +279,11 @@ def create_app(
             sending = asyncio.create_task(sender.run())
         if config.max_streams:
             await hub.start()
+        # What the worker built to start (modules, tables, routes) lives as long as it does:
+        # out of the collector's sight, a full collection walks only what requests and streams
+        # hold, and pauses every stream for that much less.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

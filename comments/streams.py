@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 import redis
 import redis.asyncio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from comments import db, store
 from comments.config import Config
@@ -47,9 +50,14 @@ LISTEN_RETRY_MAX = 30.0
 
 @dataclasses.dataclass(eq=False)
 class Listener:
-    queue: asyncio.Queue[ThreadChange] = dataclasses.field(
+    # None is a tick of the stream's clock (see thread_events), the rest its thread's changes.
+    queue: asyncio.Queue[ThreadChange | None] = dataclasses.field(
         default_factory=lambda: asyncio.Queue(BACKLOG)
     )
+
+    def tick(self) -> None:
+        if self.queue.empty():  # with changes waiting, the clock can wait too
+            self.queue.put_nowait(None)
 
     def give(self, change: ThreadChange) -> None:
         if self.queue.full():  # a reader that does not keep up rereads rather than holds memory
@@ -368,6 +376,7 @@ class Hub:
 # The events
 
 
+@functools.lru_cache(maxsize=64)  # one change goes to every stream of its thread: made once
 def event_bytes(change: ThreadChange) -> bytes:
     data = orjson.dumps({"version": change.version, "kind": change.kind, "ids": change.ids})
     return b"id: %d\nevent: change\ndata: %s\n\n" % (change.version, data)
@@ -379,28 +388,94 @@ async def thread_events(
     """A thread's stream: what changed after `since` (a version; None: from now on), then each
     change as it comes, a comment line every `stream_heartbeat` seconds, and an end after
     `stream_idle` seconds without a change."""
+    loop = asyncio.get_running_loop()
+    period = min(config.stream_heartbeat, config.stream_idle)
     async with hub.watching(site, uri) as (watch, listener):
-        yield b"retry: %d\n\n" % RETRY_MS
-        last = watch.version if since is None else since
-        pending = await hub.replay(watch, last)
-        quiet_since = time.monotonic()
-        while True:
-            if pending:
-                change = pending.pop(0)
-            else:
-                left = config.stream_idle - (time.monotonic() - quiet_since)
-                if left <= 0:
-                    yield b"event: idle\ndata: {}\n\n"
-                    return
-                try:
-                    async with asyncio.timeout(min(config.stream_heartbeat, left)):
-                        change = await listener.queue.get()
-                except TimeoutError:
+        # One timer a period, not one a change: a change reaches thousands of streams at once,
+        # and a timeout armed and cancelled around each of their waits cost more than the send.
+        def tick() -> None:
+            nonlocal clock
+            listener.tick()
+            clock = loop.call_later(period, tick)
+
+        clock = loop.call_later(period, tick)
+        try:
+            yield b"retry: %d\n\n" % RETRY_MS
+            last = watch.version if since is None else since
+            pending: list[ThreadChange | None] = list(await hub.replay(watch, last))
+            quiet_since = time.monotonic()
+            while True:
+                change = pending.pop(0) if pending else await listener.queue.get()
+                if change is None:
+                    if time.monotonic() - quiet_since >= config.stream_idle:
+                        yield b"event: idle\ndata: {}\n\n"
+                        return
                     yield b": ping\n\n"
                     continue
-            if change.version <= last:
-                continue
-            last = change.version
-            if change.kind is not ChangeKind.UNSEEN:
-                quiet_since = time.monotonic()
-                yield event_bytes(change)
+                if change.version <= last:
+                    continue
+                last = change.version
+                if change.kind is not ChangeKind.UNSEEN:
+                    quiet_since = time.monotonic()
+                    yield event_bytes(change)
+        finally:
+            clock.cancel()
+
+
+# The stream's answer: started by the route, carried on by the app
+
+
+HANDOFF = "comments.stream"  # the scope key under which CommentsApp takes a started stream
+
+
+class EventStream(StreamingResponse):
+    """A thread's stream as an answer. Its route and Starlette's layers start it (status,
+    headers, CORS, errors before it starts); then, where CommentsApp offers to take it over
+    (HANDOFF in the scope), it is handed over and those layers return. A stream is held for
+    minutes by thousands of readers: the dozen suspended layers and the disconnect-listening
+    task group that each would keep were most of its memory, and traversing them in every full
+    garbage collection stalled every stream of the worker for a few hundred milliseconds."""
+
+    def __init__(self, events: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        taker = scope.get(HANDOFF)
+        if taker is None:
+            await carry(self.body_iterator, receive, send)
+        else:
+            taker.append(self.body_iterator)
+
+
+async def carry(events: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
+    """Send a started stream's events until they end or its reader goes away."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    def on_gone(_: asyncio.Future) -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()  # wherever the stream waits, it stops there
+
+    waiter = asyncio.ensure_future(_disconnected(receive))
+    waiter.add_done_callback(on_gone)
+    try:
+        async for chunk in events:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    finally:
+        waiter.remove_done_callback(on_gone)
+        waiter.cancel()
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

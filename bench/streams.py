@@ -208,7 +208,6 @@ def main() -> None:
         log = Path(scratch) / "server.log"
         with servers.running(servers.our_command(), environ, port, "/healthz", log) as server:
             result = uvloop.run(measure(args, port, server))  # the client as fast as the server
-            print(log.read_text()[-3000:])
     kind = "PostgreSQL" if args.database else "SQLite" + (" and Redis" if args.redis else "")
     print(f"{kind}, {servers.WORKERS} workers:")
     for name, value in result.items():

@@ -46,8 +46,6 @@ BODY_OVERHEAD = 16 * 1024
 REMEMBERED_QUERY = 512
 # A stream refused for want of room: when to try again. Not stored by anyone (each event is
 # news), and not buffered by nginx, which would hold the events back until the end.
-STREAM_RETRY_AFTER = 30
-STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 # Request helpers
@@ -455,10 +453,10 @@ async def get_stream(request: Request) -> Response:
         raise Problem(
             "too_many_streams",
             "This server holds as many live streams as it takes; try again later.",
-            headers={"Retry-After": str(STREAM_RETRY_AFTER)},
+            headers={"Retry-After": str(streams.RETRY_AFTER)},
         )
     events = streams.thread_events(hub, site, site_uri(settings, site, page_uri), since, settings)
-    return streams.EventStream(events, STREAM_HEADERS)
+    return streams.EventStream(events, streams.HEADERS)
 
 
 async def one_comment(request: Request) -> Response:

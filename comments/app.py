@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import admin, api, db, feeds, mailroutes, ratelimit, streams, threadpage
+from comments import admin, api, db, feeds, mailroutes, ratelimit, serving, streams, threadpage
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -50,7 +50,7 @@ CORS_PREFIXES = ("/api/", "/static/", "/feed/")
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 NOSNIFF_HEADER = (b"x-content-type-options", b"nosniff")
 THREADS_PATH = "/api/threads"
-STREAM_PATH = "/api/stream"
+STREAM_PATHS = frozenset(serving.STREAM_PATHS)  # carried past the layers once started
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -131,7 +131,7 @@ class CommentsApp(Starlette):
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
-        elif scope["type"] == "http" and scope["path"] == STREAM_PATH:
+        elif scope["type"] == "http" and scope["path"] in STREAM_PATHS:
             taken: list = []
             scope[streams.HANDOFF] = taken
             await super().__call__(scope, receive, send)
@@ -269,8 +269,14 @@ def create_app(
     accounts = Accounts(engine, config, tokens, clock, notifier=notifier)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
-    admin_app = admin.create_admin(config, tokens, accounts, moderation)
-    hub = Hub(config, engine, service.point_reader, service.versions)
+    hub = Hub(
+        config,
+        engine,
+        service.point_reader,
+        service.versions,
+        queue_counts=lambda: {view.value: n for view, n in moderation.queue_counts().items()},
+    )
+    admin_app = admin.create_admin(config, tokens, accounts, moderation, hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

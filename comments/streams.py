@@ -44,8 +44,13 @@ POLL_SECONDS = 1.0
 # commit itself): retried from 10 ms, doubling, for about this long; then the stream starts over.
 SETTLE_SECONDS = 2.0
 RETRY_MS = 5000  # the reconnection delay browsers are told
+RETRY_AFTER = 30  # seconds, when this worker holds as many streams as it takes
+# No cache may keep a stream, and nginx must pass each event on as it comes.
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 BACKLOG = 100  # changes queued for one stream before it is told to start over instead
 LISTEN_RETRY_MAX = 30.0
+QUEUE_POLL_SECONDS = 5.0
+QUEUE_SETTLE_SECONDS = 0.25
 
 
 @dataclasses.dataclass(eq=False)
@@ -101,8 +106,10 @@ class Hub:
         engine: db.Engine,
         reader: db.PointReader,
         versions: KnownVersions | None = None,
+        queue_counts: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.config = config
+        self.queue = QueueWatch(queue_counts) if queue_counts else None
         self.versions = versions or KnownVersions()
         self.engine = engine
         self.reader = reader
@@ -133,6 +140,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._poll(only_when_deaf=is_postgresql)))
 
     async def aclose(self) -> None:
+        if self.queue is not None:
+            await self.queue.aclose()
         if self._loop is None:
             return  # never started
         self._loop = None
@@ -226,6 +235,8 @@ class Hub:
 
     def heard(self, payloads: list[str]) -> None:
         """Announcements (store.changes), from wherever they came."""
+        if self.queue is not None:
+            self.queue.nudge()
         for payload in payloads:
             try:
                 parsed = store.changes.parse_announcement(payload)
@@ -373,6 +384,76 @@ class Hub:
             pause = min(pause * 2, LISTEN_RETRY_MAX)
 
 
+# The moderators' queue
+
+
+@dataclasses.dataclass(eq=False)
+class CountsListener:
+    """One moderator's stream: the newest counts (not each of them: only the last matters)."""
+
+    counts: dict[str, int] | None = None
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+class QueueWatch:
+    """The queue's counts (pending, reported, hidden), for the moderators' streams of this
+    worker: read at once when one opens, soon after any announcement (a comment written,
+    approved, hidden, by any worker, whenever this worker hears of it), and every
+    QUEUE_POLL_SECONDS besides, as reports announce nothing. One read for all the worker's
+    moderators, never one each, and none while no moderator watches."""
+
+    def __init__(self, count: Callable[[], dict[str, int]]) -> None:
+        self.count = count
+        self.listeners: set[CountsListener] = set()
+        self.counts: dict[str, int] | None = None
+        self._due = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[CountsListener]:
+        listener = CountsListener(self.counts)
+        if self.counts is not None:
+            listener.changed.set()  # what is known now, and soon what is read
+        self.listeners.add(listener)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        self.nudge()
+        try:
+            yield listener
+        finally:
+            self.listeners.discard(listener)
+
+    def nudge(self) -> None:
+        if self.listeners:
+            self._due.set()
+
+    async def _run(self) -> None:
+        while self.listeners:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(QUEUE_POLL_SECONDS):
+                    await self._due.wait()
+            self._due.clear()
+            try:
+                counts = await asyncio.to_thread(self.count)
+            except Exception as error:
+                if not db.logged_fault(error, "the moderators' live counts"):
+                    log.exception("the moderators' live counts failed")
+                await asyncio.sleep(QUEUE_POLL_SECONDS)
+                continue
+            if counts != self.counts:
+                self.counts = counts
+                for listener in self.listeners:
+                    listener.counts = counts
+                    listener.changed.set()
+            await asyncio.sleep(QUEUE_SETTLE_SECONDS)  # a burst of writes: one read, not each
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
 # The events
 
 
@@ -419,6 +500,38 @@ async def thread_events(
                     quiet_since = time.monotonic()
                     yield event_bytes(change)
         finally:
+            clock.cancel()
+
+
+async def queue_events(hub: Hub, config: Config) -> AsyncIterator[bytes]:
+    """The moderators' stream: the queue's counts now and whenever they change
+    (`event: queue`, data `{"pending", "reported", "hidden"}`), and a comment line every
+    `stream_heartbeat` seconds. It does not end when idle: a moderator's tab stays open."""
+    watch = hub.queue
+    assert watch is not None
+    loop = asyncio.get_running_loop()
+    async with watch.watching() as listener:
+
+        def tick() -> None:
+            nonlocal clock
+            listener.changed.set()
+            clock = loop.call_later(config.stream_heartbeat, tick)
+
+        clock = loop.call_later(config.stream_heartbeat, tick)
+        hub.open += 1
+        try:
+            yield b"retry: %d\n\n" % RETRY_MS
+            sent = None
+            while True:
+                await listener.changed.wait()
+                listener.changed.clear()
+                if listener.counts is not None and listener.counts != sent:
+                    sent = listener.counts
+                    yield b"event: queue\ndata: %s\n\n" % orjson.dumps(sent)
+                else:
+                    yield b": ping\n\n"
+        finally:
+            hub.open -= 1
             clock.cancel()
 
 

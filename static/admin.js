@@ -1,5 +1,51 @@
 /* The moderation queue, faster: keyboard shortcuts and buttons that act without a reload.
    The pages work without this file; it only adds to what the server renders. */
+
+// The views' counts, live: the server's stream of the queue's counts (/admin/stream), open
+// while the tab is shown. A view that grows says so; its rows change on a reload, not under
+// the moderator's eyes.
+(function () {
+  "use strict";
+
+  var counts = document.querySelectorAll("[data-count]");
+  if (!counts.length || !window.EventSource) return;
+  var fresh = document.querySelector("[data-fresh]");
+  var view = fresh && fresh.dataset.fresh;
+  var last = {};
+  var source = null;
+  counts.forEach(function (element) {
+    last[element.dataset.count] = Number(element.textContent);
+  });
+
+  function heard(event) {
+    var now = JSON.parse(event.data);
+    counts.forEach(function (element) {
+      var n = now[element.dataset.count];
+      if (typeof n === "number") element.textContent = String(n);
+    });
+    if (fresh && now[view] > last[view]) fresh.firstElementChild.hidden = false;
+    last = now;
+  }
+
+  function open() {
+    if (source) return;
+    source = new EventSource("/admin/stream");
+    source.addEventListener("queue", heard);
+  }
+
+  function shut() {
+    if (source) source.close();
+    source = null;
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) shut();
+    else open();
+  });
+  addEventListener("pagehide", shut);
+  if (!document.hidden) open();
+})();
+
 (function () {
   "use strict";
 

@@ -20,9 +20,12 @@ import sqlalchemy
 
 from comments import config as settings
 from comments import db
+from comments.accounts import Accounts
+from comments.admin.web import COOKIE
 from comments.models import Action, ChangeKind
 from comments.moderation import ModerationService
 from comments.streams import contiguous
+from comments.tokens import Tokens
 from tests.helpers import need
 from tests.test_serving import ORIGIN, running_server
 
@@ -32,9 +35,17 @@ REDIS_URL = os.environ.get("COMMENTS_TEST_REDIS_URL", "")
 class Stream:
     """One open GET /api/stream, its events read in a thread of their own."""
 
-    def __init__(self, port: int, uri: str, since: int | None = None, header: bool = False):
-        path = f"/api/stream?uri={uri}"
-        headers = {"Origin": ORIGIN, "Accept": "text/event-stream"}
+    def __init__(
+        self,
+        port: int,
+        uri: str,
+        since: int | None = None,
+        header: bool = False,
+        path: str = "",
+        headers: dict[str, str] | None = None,
+    ):
+        path = path or f"/api/stream?uri={uri}"
+        headers = headers or {"Origin": ORIGIN, "Accept": "text/event-stream"}
         if since is not None and header:
             headers["Last-Event-ID"] = str(since)
         elif since is not None:
@@ -357,3 +368,60 @@ def test_on_postgresql_cached_pages_follow_announcements_not_reads(tmp_path, dat
         time.sleep(0.2)
         assert etag_of(second, "/known/") != before
     engine.dispose()
+
+
+def moderator_cookie(database_url: str, secret: str) -> str:
+    """A signed-in moderator's session cookie, made as the server's sign-in makes it."""
+    engine = db.create_engine(database_url)
+    try:
+        config = settings.load(
+            {"COMMENTS_DATABASE_URL": database_url, "COMMENTS_SECRET_KEY": secret}
+        )
+        accounts = Accounts(engine, config, Tokens(secret))
+        accounts.add("mod@example.org")
+        moderator = next(m for m in accounts.list() if m.email == "mod@example.org")
+        token = accounts.start_session(moderator)
+        accounts.close()
+        return f"{COOKIE}={token}"
+    finally:
+        engine.dispose()
+
+
+def test_the_moderators_stream_counts_the_queue_as_it_changes(tmp_path, database_url):
+    secret = "a secret for the moderators' stream test"
+    settings_ = {"COMMENTS_MODERATION": "pre", "COMMENTS_SECRET_KEY": secret}
+    with running_server(tmp_path, database_url, **settings_) as port:
+        headers = {"Accept": "text/event-stream"}
+        anonymous = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        anonymous.request("GET", "/admin/stream", headers=headers)
+        refused = anonymous.getresponse()
+        assert refused.status == 303 and "/admin/sign-in" in refused.getheader("location")
+        anonymous.close()
+
+        cookie = moderator_cookie(database_url, secret)
+        with stream(port, "", path="/admin/stream", headers={**headers, "Cookie": cookie}) as s:
+            assert s.response.getheader("content-type").startswith("text/event-stream")
+            assert s.next() == {
+                "id": None,
+                "event": "queue",
+                "pending": 0,
+                "reported": 0,
+                "hidden": 0,
+            }
+            held = post(port, "/queue/", "Waiting for a moderator")
+            assert s.next(seconds=3)["pending"] == 1  # at once, not at the next poll
+            post(port, "/queue/", "Another")
+            assert s.next(seconds=3)["pending"] == 2
+            engine = db.create_engine(database_url)
+            try:  # approved from another process, as from a mail's link
+                config = settings.load({"COMMENTS_DATABASE_URL": database_url})
+                moderation = ModerationService(engine, config)
+                moderation.change_status("mod@example.org", Action.APPROVE, [held["id"]])
+            finally:
+                engine.dispose()
+            assert s.next(seconds=8)["pending"] == 1
+            report = {"category": "spam"}
+            status, body = call(port, "POST", f"/api/comments/{held['id']}/report", report)
+            assert status < 300, body
+            event = s.next(seconds=8)  # a report announces nothing: the next poll finds it
+            assert (event["pending"], event["reported"]) == (1, 1)

@@ -32,6 +32,7 @@ from comments.admin.web import Admin, SecurityHeaders, template_environment
 from comments.config import Config
 from comments.errors import Problem
 from comments.moderation import ModerationService
+from comments.streams import Hub
 from comments.tokens import Tokens
 
 routes = [
@@ -46,6 +47,7 @@ routes = [
     Route("/sign-out", signin.sign_out, methods=["POST"]),
     Route("/sign-out-everywhere", signin.sign_out_everywhere, methods=["POST"]),
     Route("/queue", queue.queue_page, methods=["GET"]),
+    Route("/stream", queue.stream, methods=["GET"]),
     Route("/actions", queue.act, methods=["POST"]),
     Route("/purge", queue.purge, methods=["POST"]),
     Route("/comments/{comment_id:int}", comment.comment_page, methods=["GET"]),
@@ -67,7 +69,11 @@ routes = [
 
 
 def create_admin(
-    config: Config, tokens: Tokens, accounts: Accounts, moderation: ModerationService
+    config: Config,
+    tokens: Tokens,
+    accounts: Accounts,
+    moderation: ModerationService,
+    hub: Hub | None = None,
 ) -> Starlette:
     """The admin as its own app, mounted at /admin: its errors are pages, not problem+json."""
     app = Starlette(
@@ -82,5 +88,5 @@ def create_admin(
         },
     )
     app.state.config = config  # api.client_ip reads it
-    app.state.admin = Admin(config, tokens, accounts, moderation, template_environment())
+    app.state.admin = Admin(config, tokens, accounts, moderation, template_environment(), hub)
     return app

@@ -10,6 +10,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from comments import streams
 from comments.admin.forms import QUICK_ACTIONS, chosen_action, comment_ids, field, queue_query
 from comments.admin.guards import form, page
 from comments.admin.web import (
@@ -22,6 +23,7 @@ from comments.admin.web import (
     wants_json,
     with_params,
 )
+from comments.errors import Problem
 from comments.models import Action, Moderator, QueueFilter, QueueItem, QueueView
 from comments.moderation import TRANSITIONS, ModerationService
 
@@ -71,6 +73,21 @@ def transitions() -> list[tuple[Action, list[str]]]:
         (action, sorted(status.value for status in TRANSITIONS[action][0]))
         for action in QUICK_ACTIONS
     ]
+
+
+@page
+async def stream(request: Request, moderator: Moderator) -> Response:
+    """The queue's counts, live (streams.queue_events): admin.js keeps the views' counts with it."""
+    admin = admin_of(request)
+    if admin.hub is None or not admin.config.max_streams:
+        raise Problem("streams_off", "Live streams are turned off on this server.")
+    if admin.hub.open >= admin.config.max_streams:
+        raise Problem(
+            "too_many_streams",
+            "This server holds as many live streams as it takes; try again later.",
+            headers={"Retry-After": str(streams.RETRY_AFTER)},
+        )
+    return streams.EventStream(streams.queue_events(admin.hub, admin.config), streams.HEADERS)
 
 
 @form

@@ -22,6 +22,7 @@ from comments.config import Config
 from comments.mail import HELD_REASONS
 from comments.models import Report, ReportCategory
 from comments.moderation import ModerationService
+from comments.streams import Hub
 from comments.tokens import Tokens
 
 COOKIE = "comments_admin"
@@ -73,6 +74,7 @@ class Admin:
     accounts: Accounts
     moderation: ModerationService
     templates: jinja2.Environment
+    hub: Hub | None = None  # the live streams, for the queue's counts
 
 
 def template_environment() -> jinja2.Environment:

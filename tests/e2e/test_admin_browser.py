@@ -184,3 +184,29 @@ def test_the_queue_fits_a_phone(browser, admin_server, workdir, screenshot_dir):
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_queue_counts_new_comments_live_without_moving_the_rows(
+    page, admin_server, workdir, screenshot_dir
+):
+    page.goto(moderator_link(admin_server, workdir, "live@example.org"))
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("The same again").fill(PASSWORD)
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page).to_have_url(re.compile(r"/admin/queue\b"))
+    count = page.locator(".views [aria-current=page] .count")
+    before = int(count.inner_text())
+    rows = page.locator(".items > .item")
+    shown = rows.count()
+    fresh = page.get_by_role("link", name="New comments arrived here: show them")
+    expect(fresh).to_be_hidden()
+
+    # Another reader writes while the moderator reads: the count follows, the rows stay.
+    (new,) = seed(admin_server, "/live-queue/", "Written while the queue was open")
+    expect(count).to_have_text(str(before + 1))
+    expect(fresh).to_be_visible()
+    expect(rows).to_have_count(shown)
+    shot(page, screenshot_dir, "queue-live")
+    fresh.click()
+    expect(page.locator(f'.item[data-id="{new}"]')).to_be_visible()
+    expect(fresh).to_be_hidden()

@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import orjson
 import redis
@@ -457,6 +457,26 @@ class QueueWatch:
 # The events
 
 
+@contextlib.contextmanager
+def ticking(period: float, tick: Callable[[], None]) -> Iterator[None]:
+    """`tick` every `period` seconds while the block runs. One timer a period, not a timeout
+    around each wait: a change wakes thousands of streams at once, and arming and cancelling a
+    timeout around each of their waits cost more than sending the event."""
+    loop = asyncio.get_running_loop()
+    handle = None
+
+    def fire() -> None:
+        nonlocal handle
+        tick()
+        handle = loop.call_later(period, fire)
+
+    handle = loop.call_later(period, fire)
+    try:
+        yield
+    finally:
+        handle.cancel()
+
+
 @functools.lru_cache(maxsize=64)  # one change goes to every stream of its thread: made once
 def event_bytes(change: ThreadChange) -> bytes:
     data = orjson.dumps({"version": change.version, "kind": change.kind, "ids": change.ids})
@@ -469,18 +489,9 @@ async def thread_events(
     """A thread's stream: what changed after `since` (a version; None: from now on), then each
     change as it comes, a comment line every `stream_heartbeat` seconds, and an end after
     `stream_idle` seconds without a change."""
-    loop = asyncio.get_running_loop()
     period = min(config.stream_heartbeat, config.stream_idle)
     async with hub.watching(site, uri) as (watch, listener):
-        # One timer a period, not one a change: a change reaches thousands of streams at once,
-        # and a timeout armed and cancelled around each of their waits cost more than the send.
-        def tick() -> None:
-            nonlocal clock
-            listener.tick()
-            clock = loop.call_later(period, tick)
-
-        clock = loop.call_later(period, tick)
-        try:
+        with ticking(period, listener.tick):
             yield b"retry: %d\n\n" % RETRY_MS
             last = watch.version if since is None else since
             pending: list[ThreadChange | None] = list(await hub.replay(watch, last))
@@ -499,8 +510,6 @@ async def thread_events(
                 if change.kind is not ChangeKind.UNSEEN:
                     quiet_since = time.monotonic()
                     yield event_bytes(change)
-        finally:
-            clock.cancel()
 
 
 async def queue_events(hub: Hub, config: Config) -> AsyncIterator[bytes]:
@@ -509,30 +518,22 @@ async def queue_events(hub: Hub, config: Config) -> AsyncIterator[bytes]:
     `stream_heartbeat` seconds. It does not end when idle: a moderator's tab stays open."""
     watch = hub.queue
     assert watch is not None
-    loop = asyncio.get_running_loop()
     async with watch.watching() as listener:
-
-        def tick() -> None:
-            nonlocal clock
-            listener.changed.set()
-            clock = loop.call_later(config.stream_heartbeat, tick)
-
-        clock = loop.call_later(config.stream_heartbeat, tick)
         hub.open += 1
         try:
-            yield b"retry: %d\n\n" % RETRY_MS
-            sent = None
-            while True:
-                await listener.changed.wait()
-                listener.changed.clear()
-                if listener.counts is not None and listener.counts != sent:
-                    sent = listener.counts
-                    yield b"event: queue\ndata: %s\n\n" % orjson.dumps(sent)
-                else:
-                    yield b": ping\n\n"
+            with ticking(config.stream_heartbeat, listener.changed.set):
+                yield b"retry: %d\n\n" % RETRY_MS
+                sent = None
+                while True:
+                    await listener.changed.wait()
+                    listener.changed.clear()
+                    if listener.counts is not None and listener.counts != sent:
+                        sent = listener.counts
+                        yield b"event: queue\ndata: %s\n\n" % orjson.dumps(sent)
+                    else:
+                        yield b": ping\n\n"
         finally:
             hub.open -= 1
-            clock.cancel()
 
 
 # The stream's answer: started by the route, carried on by the app
@@ -542,7 +543,7 @@ HANDOFF = "comments.stream"  # the scope key under which CommentsApp takes a sta
 
 
 class EventStream(StreamingResponse):
-    """A thread's stream as an answer. Its route and Starlette's layers start it (status,
+    """A stream as an answer. Its route and Starlette's layers start it (status,
     headers, CORS, errors before it starts); then, where CommentsApp offers to take it over
     (HANDOFF in the scope), it is handed over and those layers return. A stream is held for
     minutes by thousands of readers: the dozen suspended layers and the disconnect-listening

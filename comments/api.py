@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import ipaddress
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -14,8 +16,9 @@ import anyio
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from comments import streams, validate
 from comments.config import Config
@@ -439,6 +442,65 @@ async def get_openapi(request: Request) -> Response:
     return JSONResponse(openapi_document(config(request)))
 
 
+# The stream's answer: started by the route, carried on by the app
+
+
+HANDOFF = "comments.stream"  # the scope key under which CommentsApp takes a started stream
+
+
+class EventStream(StreamingResponse):
+    """A stream as an answer. Its route and Starlette's layers start it (status,
+    headers, CORS, errors before it starts); then, where CommentsApp offers to take it over
+    (HANDOFF in the scope), it is handed over and those layers return. A stream is held for
+    minutes by thousands of readers: the dozen suspended layers and the disconnect-listening
+    task group that each would keep were most of its memory, and traversing them in every full
+    garbage collection stalled every stream of the worker for a few hundred milliseconds."""
+
+    def __init__(self, events: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        taker = scope.get(HANDOFF)
+        if taker is None:
+            await carry(self.body_iterator, receive, send)
+        else:
+            taker.append(self.body_iterator)
+
+
+async def carry(events: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
+    """Send a started stream's events until they end or its reader goes away."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    def on_gone(_: asyncio.Future) -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()  # wherever the stream waits, it stops there
+
+    waiter = asyncio.ensure_future(_disconnected(receive))
+    waiter.add_done_callback(on_gone)
+    try:
+        async for chunk in events:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    finally:
+        waiter.remove_done_callback(on_gone)
+        waiter.cancel()
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def get_stream(request: Request) -> Response:
     """The thread's live stream (comments/streams.py)."""
     settings = config(request)
@@ -456,7 +518,7 @@ async def get_stream(request: Request) -> Response:
             headers={"Retry-After": str(streams.RETRY_AFTER)},
         )
     events = streams.thread_events(hub, site, site_uri(settings, site, page_uri), since, settings)
-    return streams.EventStream(events, streams.HEADERS)
+    return EventStream(events, streams.HEADERS)
 
 
 async def one_comment(request: Request) -> Response:

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import admin, api, db, feeds, mailroutes, ratelimit, serving, streams, threadpage
+from comments import admin, api, db, feeds, mailroutes, ratelimit, serving, threadpage
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -133,10 +133,10 @@ class CommentsApp(Starlette):
                 return
         elif scope["type"] == "http" and scope["path"] in STREAM_PATHS:
             taken: list = []
-            scope[streams.HANDOFF] = taken
+            scope[api.HANDOFF] = taken
             await super().__call__(scope, receive, send)
             if taken:  # started by its route, carried on here, without the layers above it
-                await streams.carry(taken[0], receive, send)
+                await api.carry(taken[0], receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -269,13 +269,7 @@ def create_app(
     accounts = Accounts(engine, config, tokens, clock, notifier=notifier)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
-    hub = Hub(
-        config,
-        engine,
-        service.point_reader,
-        service.versions,
-        queue_counts=lambda: {view.value: n for view, n in moderation.queue_counts().items()},
-    )
+    hub = Hub(config, engine, service.point_reader, service.versions, moderation.queue_counts)
     admin_app = admin.create_admin(config, tokens, accounts, moderation, hub)
 
     @contextlib.asynccontextmanager

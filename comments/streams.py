@@ -29,12 +29,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import orjson
 import redis
 import redis.asyncio
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from comments import db, store
 from comments.config import Config
-from comments.models import ChangeKind, ThreadChange
+from comments.models import ChangeKind, QueueView, ThreadChange
 from comments.pagecache import KnownVersions
 
 log = logging.getLogger("comments")
@@ -106,7 +104,7 @@ class Hub:
         engine: db.Engine,
         reader: db.PointReader,
         versions: KnownVersions | None = None,
-        queue_counts: Callable[[], dict[str, int]] | None = None,
+        queue_counts: Callable[[], dict[QueueView, int]] | None = None,
     ) -> None:
         self.config = config
         self.queue = QueueWatch(queue_counts) if queue_counts else None
@@ -402,7 +400,7 @@ class QueueWatch:
     QUEUE_POLL_SECONDS besides, as reports announce nothing. One read for all the worker's
     moderators, never one each, and none while no moderator watches."""
 
-    def __init__(self, count: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, count: Callable[[], dict[QueueView, int]]) -> None:
         self.count = count
         self.listeners: set[CountsListener] = set()
         self.counts: dict[str, int] | None = None
@@ -434,7 +432,8 @@ class QueueWatch:
                     await self._due.wait()
             self._due.clear()
             try:
-                counts = await asyncio.to_thread(self.count)
+                read = await asyncio.to_thread(self.count)
+                counts = {view.value: n for view, n in read.items()}
             except Exception as error:
                 if not db.logged_fault(error, "the moderators' live counts"):
                     log.exception("the moderators' live counts failed")
@@ -534,62 +533,3 @@ async def queue_events(hub: Hub, config: Config) -> AsyncIterator[bytes]:
                         yield b": ping\n\n"
         finally:
             hub.open -= 1
-
-
-# The stream's answer: started by the route, carried on by the app
-
-
-HANDOFF = "comments.stream"  # the scope key under which CommentsApp takes a started stream
-
-
-class EventStream(StreamingResponse):
-    """A stream as an answer. Its route and Starlette's layers start it (status,
-    headers, CORS, errors before it starts); then, where CommentsApp offers to take it over
-    (HANDOFF in the scope), it is handed over and those layers return. A stream is held for
-    minutes by thousands of readers: the dozen suspended layers and the disconnect-listening
-    task group that each would keep were most of its memory, and traversing them in every full
-    garbage collection stalled every stream of the worker for a few hundred milliseconds."""
-
-    def __init__(self, events: AsyncIterator[bytes], headers: dict[str, str]) -> None:
-        super().__init__(events, media_type="text/event-stream", headers=headers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
-        taker = scope.get(HANDOFF)
-        if taker is None:
-            await carry(self.body_iterator, receive, send)
-        else:
-            taker.append(self.body_iterator)
-
-
-async def carry(events: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
-    """Send a started stream's events until they end or its reader goes away."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    def on_gone(_: asyncio.Future) -> None:
-        nonlocal gone
-        gone = True
-        task.cancel()  # wherever the stream waits, it stops there
-
-    waiter = asyncio.ensure_future(_disconnected(receive))
-    waiter.add_done_callback(on_gone)
-    try:
-        async for chunk in events:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-    finally:
-        waiter.remove_done_callback(on_gone)
-        waiter.cancel()
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass

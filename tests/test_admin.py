@@ -600,7 +600,7 @@ def test_views_and_counts(make_client):
     recent = moderator.get("/admin/queue?view=recent")
     assert shown_ids(recent) == [reported["id"], hidden["id"], waiting["id"]]
     counts = dict(
-        re.findall(r">(Pending|Reported|Hidden) <span class=\"count\">(\d+)<", recent.text)
+        re.findall(r">(Pending|Reported|Hidden) <span class=\"count\"[^>]*>(\d+)<", recent.text)
     )
     assert counts == {"Pending": "1", "Reported": "1", "Hidden": "1"}
 

@@ -23,6 +23,7 @@ from comments.admin.web import (
     wants_json,
     with_params,
 )
+from comments.api import EventStream
 from comments.errors import Problem
 from comments.models import Action, Moderator, QueueFilter, QueueItem, QueueView
 from comments.moderation import TRANSITIONS, ModerationService
@@ -87,7 +88,7 @@ async def stream(request: Request, moderator: Moderator) -> Response:
             "This server holds as many live streams as it takes; try again later.",
             headers={"Retry-After": str(streams.RETRY_AFTER)},
         )
-    return streams.EventStream(streams.queue_events(admin.hub, admin.config), streams.HEADERS)
+    return EventStream(streams.queue_events(admin.hub, admin.config), streams.HEADERS)
 
 
 @form

@@ -57,8 +57,8 @@ def our_environment(data_dir: Path, database_url: str | None, port: int = 8000) 
     return environ
 
 
-def our_command() -> list[str]:
-    return [sys.executable, "-m", "comments", "serve", "--workers", str(WORKERS)]
+def our_command(workers: int = WORKERS) -> list[str]:
+    return [sys.executable, "-m", "comments", "serve", "--workers", str(workers)]
 
 
 def ceiling_command(port: int) -> list[str]:

@@ -5,9 +5,10 @@
     python bench/streams.py --redis redis://127.0.0.1:6379/0
     python bench/streams.py --streams 10000 --posts 20
 
-Starts `comments serve --workers 2` (the benchmark's settings, with COMMENTS_MAX_STREAMS and
-COMMENTS_MAX_CONNECTIONS raised to hold them), opens `--streams` streams on one thread from one
-client process (the worst case: every stream hears every comment), and measures the server's
+Starts `comments serve --workers 2` (or `--workers N`; the benchmark's settings, with
+COMMENTS_MAX_STREAMS and COMMENTS_MAX_CONNECTIONS raised to hold them), opens `--streams`
+streams on one thread from one client process (the worst case: every stream hears every
+comment), and measures the server's
 memory before and after (resident, summed over its processes: the cost of one stream). Then it
 posts `--posts` comments into that thread, one every `--interval` seconds, and times, for every
 stream and every comment, the event's arrival from the moment the post's `201` was read:
@@ -190,6 +191,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=5000, help="streams to open (5,000)")
     parser.add_argument("--posts", type=int, default=30, help="comments to post (30)")
     parser.add_argument("--interval", type=float, default=0.3, help="seconds between posts")
+    parser.add_argument("--workers", type=int, default=servers.WORKERS, help="server workers (2)")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -206,10 +208,12 @@ def main() -> None:
         if args.redis:
             environ["COMMENTS_REDIS_URL"] = args.redis
         log = Path(scratch) / "server.log"
-        with servers.running(servers.our_command(), environ, port, "/healthz", log) as server:
+        with servers.running(
+            servers.our_command(args.workers), environ, port, "/healthz", log
+        ) as server:
             result = uvloop.run(measure(args, port, server))  # the client as fast as the server
     kind = "PostgreSQL" if args.database else "SQLite" + (" and Redis" if args.redis else "")
-    print(f"{kind}, {servers.WORKERS} workers:")
+    print(f"{kind}, {args.workers} workers:")
     for name, value in result.items():
         print(f"  {name}: {value}")
 

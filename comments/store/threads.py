@@ -17,7 +17,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    true,
     tuple_,
     update,
 )
@@ -399,10 +398,13 @@ def _permalink_page_statement(sort: Sort):
     thread_id = bindparam("b_thread_id")
     descending = sort is Sort.NEWEST
     order = (top.c.created.desc(), top.c.id.desc()) if descending else (top.c.created, top.c.id)
-    position, at = tuple_(top.c.created, top.c.id), tuple_(placed.c.created, placed.c.id)
+    # The cursor as two scalar subqueries, not a join with `placed`: PostgreSQL then starts the
+    # index scan at the cursor, where a join made it read the thread from its first comment up
+    # to it (5,000 rows for the middle of a 10,000-comment thread, 4 ms of a 4.3 ms statement).
+    at = tuple_(select(placed.c.created).scalar_subquery(), select(placed.c.id).scalar_subquery())
+    position = tuple_(top.c.created, top.c.id)
     roots = (
         select(top.c.id)
-        .select_from(top.join(placed, true()))
         .where(
             top.c.thread_id == thread_id,
             top.c.parent_id.is_(None),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import ipaddress
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -20,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from comments import streams, validate
+from comments import db, streams, validate
 from comments.config import Config
 from comments.errors import Problem
 from comments.models import (
@@ -38,6 +40,7 @@ from comments.pagecache import PageCache
 from comments.sanitize import render_markdown
 from comments.service import CommentService
 
+log = logging.getLogger("comments")
 LOCALHOST_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?")
 ETAGS = re.compile(r'"t\d+"')
 COUNT_ETAGS = re.compile(r'"c[0-9a-f]{24}"')
@@ -490,6 +493,11 @@ async def carry(events: AsyncIterator[bytes], receive: Receive, send: Send) -> N
         if not gone:
             raise
         task.uncancel()
+    except Exception as error:  # after its start no error page can be sent: end it, say why
+        if not db.logged_fault(error, "a live stream"):
+            log.exception("a live stream failed")
+        with contextlib.suppress(Exception):  # its reader reconnects after `retry`
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         waiter.remove_done_callback(on_gone)
         waiter.cancel()

@@ -61,7 +61,7 @@ class Config:
     # line costs more CPU than the rest of a cached read
     access_log: bool = True
     # Live streams (comments/streams.py), per worker: at most this many open at once (0 turns
-    # them off; keep it under max_connections, which streams count in, so reads find room), a
+    # them off; serving.stream_limit keeps it under max_connections, which streams count in), a
     # comment line this often so proxies keep them open, and an end after this long without a
     # change (the embed opens a new one when its reader comes back).
     max_streams: int = 500

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import sys
 import time
@@ -230,8 +231,31 @@ def connection_limit(config: Config, file_limit: int) -> int:
     return config.max_connections
 
 
+def stream_limit(config: Config, connections: int) -> int:
+    """COMMENTS_MAX_STREAMS, or fewer when it would leave reads no room among the connections a
+    worker holds: streams are held for minutes, and a worker full of them answers nobody else.
+    A tenth of the connections (at least 16) stays for everything else."""
+    room = max(connections // 10, 16)
+    fits = max(connections - room, 0)
+    if config.max_streams > fits:
+        log.warning(
+            "COMMENTS_MAX_STREAMS=%d leaves no room for reads among %d connections a worker "
+            "holds: each worker holds %d streams (raise COMMENTS_MAX_CONNECTIONS, and the limit "
+            "of open files, with it)",
+            config.max_streams,
+            connections,
+            fits,
+        )
+        return fits
+    return config.max_streams
+
+
 def serve(config: Config, **uvicorn_options) -> None:
     """Run the app under uvicorn with these bounds, in `config.workers` processes."""
+    connections = connection_limit(config, raise_file_limit())
+    streams = stream_limit(config, connections)
+    if streams != config.max_streams:  # the workers read their settings from the environment
+        os.environ["COMMENTS_MAX_STREAMS"] = str(streams)
     server_config = ServerConfig(
         "comments.app:app_from_environment",
         factory=True,
@@ -241,7 +265,7 @@ def serve(config: Config, **uvicorn_options) -> None:
         http=Protocol,
         header_timeout=config.header_timeout,
         body_timeout=config.body_timeout,
-        max_connections=connection_limit(config, raise_file_limit()),
+        max_connections=connections,
         access_log=config.access_log,
         **uvicorn_options,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import resource
 import select
 import socket
@@ -212,6 +213,46 @@ def test_the_file_limit_is_raised_and_bounds_the_connections(tmp_path):
     config = settings.load({"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_MAX_CONNECTIONS": "5000"})
     assert serving.connection_limit(config, 1024) == 1024 - serving.RESERVED_FILES
     assert serving.connection_limit(config, 65536) == 5000
+
+
+def test_streams_leave_reads_room_among_the_connections(tmp_path, caplog):
+    def limit(streams: str, connections: int) -> int:
+        config = settings.load(
+            {"COMMENTS_DATA_DIR": str(tmp_path), "COMMENTS_MAX_STREAMS": streams}
+        )
+        return serving.stream_limit(config, connections)
+
+    assert limit("500", 1000) == 500  # the defaults fit
+    assert limit("0", 1000) == 0  # off stays off
+    with caplog.at_level(logging.WARNING, logger="comments"):
+        assert limit("10000", 896) == 807  # 1,024 open files: a tenth stays for reads
+        assert limit("500", 50) == 34  # and at least 16
+    assert "COMMENTS_MAX_STREAMS=10000 leaves no room" in caplog.text
+
+
+def test_a_lowered_stream_cap_reaches_the_workers(tmp_path, database_url):
+    settings_ = {"COMMENTS_MAX_CONNECTIONS": "40", "COMMENTS_MAX_STREAMS": "500"}
+    with running_server(tmp_path, database_url, **settings_) as port:
+        held = []
+        try:
+            for _ in range(24):  # 40 connections hold 24 streams; the next is refused
+                held.append(http.client.HTTPConnection("127.0.0.1", port, timeout=10))
+                held[-1].request("GET", "/api/stream?uri=/cap/", headers={"Origin": ORIGIN})
+                assert held[-1].getresponse().status == 200
+            refused = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            refused.request("GET", "/api/stream?uri=/cap/", headers={"Origin": ORIGIN})
+            answer = refused.getresponse()
+            assert answer.status == 503
+            assert json.loads(answer.read())["code"] == "too_many_streams"
+            refused.close()
+            # and a read still finds room
+            reader = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            reader.request("GET", "/api/threads?uri=/cap/", headers={"Origin": ORIGIN})
+            assert reader.getresponse().status == 200
+            reader.close()
+        finally:
+            for connection in held:
+                connection.close()
 
 
 @pytest.mark.parametrize("value", ["0", "2h", "soon"])

@@ -9,7 +9,7 @@ import functools
 import ipaddress
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -50,8 +50,6 @@ RawAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 BODY_OVERHEAD = 16 * 1024
 # The longest thread query whose parse is remembered (api.thread_query): a few MiB at most.
 REMEMBERED_QUERY = 512
-# A stream refused for want of room: when to try again. Not stored by anyone (each event is
-# news), and not buffered by nginx, which would hold the events back until the end.
 
 
 # Request helpers
@@ -509,24 +507,38 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def get_stream(request: Request) -> Response:
-    """The thread's live stream (comments/streams.py)."""
-    settings = config(request)
-    if not settings.max_streams:
+def stream_answer(
+    hub: streams.Hub | None, settings: Config, events: Callable[[], AsyncIterator[bytes]]
+) -> EventStream:
+    """A live stream's answer (a reader's or a moderator's), or why there is none: streams are
+    off, or this worker holds as many as it takes. `events` makes the stream, once streams are
+    known to be on, and may refuse the request itself."""
+    if hub is None or not settings.max_streams:
         raise Problem("streams_off", "Live streams are turned off on this server.")
-    page_uri, since = validate.stream_query(
-        request.query_params, request.headers.get("last-event-id")
-    )
-    site = site_of(request)
-    hub = request.app.state.hub
+    made = events()
     if hub.open >= settings.max_streams:
         raise Problem(
             "too_many_streams",
             "This server holds as many live streams as it takes; try again later.",
             headers={"Retry-After": str(streams.RETRY_AFTER)},
         )
-    events = streams.thread_events(hub, site, site_uri(settings, site, page_uri), since, settings)
-    return EventStream(events, streams.HEADERS)
+    return EventStream(made, streams.HEADERS)
+
+
+async def get_stream(request: Request) -> Response:
+    """The thread's live stream (comments/streams.py)."""
+    settings = config(request)
+    hub = request.app.state.hub
+
+    def events() -> AsyncIterator[bytes]:
+        page_uri, since = validate.stream_query(
+            request.query_params, request.headers.get("last-event-id")
+        )
+        site = site_of(request)
+        uri = site_uri(settings, site, page_uri)
+        return streams.thread_events(hub, site, uri, since, settings)
+
+    return stream_answer(hub, settings, events)
 
 
 async def one_comment(request: Request) -> Response:

@@ -177,18 +177,22 @@ class Hub:
 
     async def _start_watch(self, watch: Watch) -> None:
         try:
-            await self._locate(watch)
-            watch.version = watch.wanted = await self._current_version(watch)
+            watch.version = watch.wanted = await self._locate(watch) or 0
         finally:
             watch.ready.set()
 
-    async def _locate(self, watch: Watch) -> None:
-        if watch.thread_id is None:
-            found = await self.reader.rows(
-                store.changes.THREAD_STATE, {"site": watch.site, "uri": watch.uri}
-            )
-            if found:
-                watch.thread_id = found[0][0]
+    async def _locate(self, watch: Watch) -> int | None:
+        """Find the watched thread's id, if it is not known yet (it may not exist yet); the
+        version read with it, when it was read."""
+        if watch.thread_id is not None:
+            return None
+        found = await self.reader.rows(
+            store.changes.THREAD_STATE, {"site": watch.site, "uri": watch.uri}
+        )
+        if not found:
+            return None
+        watch.thread_id, version = found[0]
+        return version
 
     async def _current_version(self, watch: Watch) -> int:
         if watch.thread_id is None:

@@ -127,6 +127,19 @@ def version_of(port: int, uri: str) -> int:
     return body["thread"]["version"]
 
 
+def approve_elsewhere(database_url: str, comment_id: int) -> None:
+    """A moderator's approval from another process than the server's (a mail's link, the
+    queue on another app server)."""
+    engine = db.create_engine(database_url)
+    try:
+        config = settings.load({"COMMENTS_DATABASE_URL": database_url})
+        ModerationService(engine, config).change_status(
+            "mod@example.org", Action.APPROVE, [comment_id]
+        )
+    finally:
+        engine.dispose()
+
+
 def change(kind: str, ids: list[int]) -> dict:
     return {"event": "change", "kind": kind, "ids": ids}
 
@@ -164,13 +177,7 @@ def test_a_held_comment_tells_readers_nothing_until_approved(tmp_path, database_
     ):
         held = post(port, "/held/", "Waiting")
         assert s.quiet(1.5)
-        engine = db.create_engine(database_url)
-        try:  # as a moderator approves from the queue, in another process than the stream's
-            config = settings.load({"COMMENTS_DATABASE_URL": database_url})
-            moderation = ModerationService(engine, config)
-            moderation.change_status("mod@example.org", Action.APPROVE, [held["id"]])
-        finally:
-            engine.dispose()
+        approve_elsewhere(database_url, held["id"])
         event = s.next()
         assert without_versions(event) == change("new", [held["id"]])
         # The held version came first: the approval's is two past the thread's creation.
@@ -429,13 +436,7 @@ def test_the_moderators_stream_counts_the_queue_as_it_changes(tmp_path, database
             assert s.next(seconds=3)["pending"] == 1  # at once, not at the next poll
             post(port, "/queue/", "Another")
             assert s.next(seconds=3)["pending"] == 2
-            engine = db.create_engine(database_url)
-            try:  # approved from another process, as from a mail's link
-                config = settings.load({"COMMENTS_DATABASE_URL": database_url})
-                moderation = ModerationService(engine, config)
-                moderation.change_status("mod@example.org", Action.APPROVE, [held["id"]])
-            finally:
-                engine.dispose()
+            approve_elsewhere(database_url, held["id"])
             assert s.next(seconds=8)["pending"] == 1
             report = {"category": "spam"}
             status, body = call(port, "POST", f"/api/comments/{held['id']}/report", report)

@@ -23,8 +23,7 @@ from comments.admin.web import (
     wants_json,
     with_params,
 )
-from comments.api import EventStream
-from comments.errors import Problem
+from comments.api import stream_answer
 from comments.models import Action, Moderator, QueueFilter, QueueItem, QueueView
 from comments.moderation import TRANSITIONS, ModerationService
 
@@ -80,15 +79,8 @@ def transitions() -> list[tuple[Action, list[str]]]:
 async def stream(request: Request, moderator: Moderator) -> Response:
     """The queue's counts, live (streams.queue_events): admin.js keeps the views' counts with it."""
     admin = admin_of(request)
-    if admin.hub is None or not admin.config.max_streams:
-        raise Problem("streams_off", "Live streams are turned off on this server.")
-    if admin.hub.open >= admin.config.max_streams:
-        raise Problem(
-            "too_many_streams",
-            "This server holds as many live streams as it takes; try again later.",
-            headers={"Retry-After": str(streams.RETRY_AFTER)},
-        )
-    return EventStream(streams.queue_events(admin.hub, admin.config), streams.HEADERS)
+    events = functools.partial(streams.queue_events, admin.hub, admin.config)
+    return stream_answer(admin.hub, admin.config, events)
 
 
 @form

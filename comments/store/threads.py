@@ -22,7 +22,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from comments.models import RESET, Change, ChangeKind, Comment, Cursor, Sort, Status, Thread
+from comments.models import (
+    RESET,
+    Change,
+    Comment,
+    Cursor,
+    Sort,
+    Status,
+    Thread,
+    change_of_status,
+)
 from comments.store import changes
 from comments.store.rows import THREAD_COLUMNS, comment_of, thread_of
 from comments.tables import comments, threads
@@ -168,9 +177,8 @@ def count_new_comment(
         COUNT_NEW_COMMENT, {"b_thread_id": thread_id, "b_visible": int(is_visible)}
     ).one()
     thread = thread_of(row)
-    kind = ChangeKind.NEW if is_visible else ChangeKind.UNSEEN
     moved = (thread.id, thread.site, thread.uri, thread.version)
-    changes.record(conn, [moved], Change(kind, (comment_id,)))
+    changes.record(conn, [moved], change_of_status(comment_id, False, is_visible))
     return thread
 
 

@@ -102,6 +102,13 @@ def make_thread(uri: str, size: int) -> GenThread:
     return GenThread(uri, f"Post {uri.strip('/')}", entries)
 
 
+def thread_votes(thread: GenThread) -> list[int]:
+    """Upvotes of each comment, skewed as readers vote (most get none, a few many). From a
+    generator of their own, so the threads' texts stay what they were before votes."""
+    rng = random.Random(f"{SEED}:votes:{thread.uri}")
+    return [int(rng.lognormvariate(0, 1.4)) if rng.random() < 0.4 else 0 for _ in thread.entries]
+
+
 def pick_parent(rng: random.Random, depths: list[int]) -> int | None:
     """A recent comment that can take a reply, for REPLY_SHARE of comments; otherwise None."""
     if rng.random() >= REPLY_SHARE:

@@ -4,6 +4,8 @@ Every text goes through the sanitizer (`render_markdown`) and every row through 
 `CommentService.submit` uses (`ensure_thread`, `insert_comment`, `refresh_thread`), one transaction
 per thread. `submit` itself (one transaction per comment, with all its checks) is too slow to load
 100,000 comments in a benchmark run (see the README); the posting scenario runs it over HTTP.
+Comments carry votes (data.thread_votes), set in the same transaction as the votes API keeps them,
+so the best order has something to rank.
 Rendering Markdown is most of the cost, so threads are generated and rendered in a process per core,
 and the HTML is kept for the next run (see rendered.py).
 """
@@ -16,9 +18,9 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from data import Entry, GenThread, make_thread, single_plan, site_plan
+from data import Entry, GenThread, make_thread, single_plan, site_plan, thread_votes
 from rendered import RenderedCache, cache_path
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 
 from comments import db, store
 from comments.config import Config
@@ -80,8 +82,20 @@ def write_thread(
                     avatar=tokens.avatar(author.email or author.name or ip_hash),
                 )
             )
+        voted = [
+            {"b_id": comment.id, "b_votes": votes}
+            for comment, votes in zip(written, thread_votes(thread), strict=True)
+            if votes
+        ]
+        if voted:
+            conn.execute(SET_VOTES, voted)
         store.threads.refresh_thread(conn, row.id)
     return len(written)
+
+
+SET_VOTES = (
+    update(comments).where(comments.c.id == bindparam("b_id")).values(votes=bindparam("b_votes"))
+)
 
 
 def load(configs: dict[str, Config], host: str, profile: str) -> dict[str, object]:

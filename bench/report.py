@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from scenarios import COLD_PERMALINK, COLD_READS, CONDITIONAL, COUNTS, PERMALINK, POSTING, READS
+from scenarios import (
+    BEST_READ,
+    COLD_PERMALINK,
+    COLD_READS,
+    CONDITIONAL,
+    COUNTS,
+    PERMALINK,
+    POSTING,
+    READS,
+)
 
 SITES = ("small", "big")
 MIB = 1024 * 1024
@@ -48,6 +57,7 @@ def table(results: dict) -> str:
         "|---|" + "---:|" * 12,
     ]
     rows = [label for label, _, _ in READS] + [PERMALINK[0], COUNTS, CONDITIONAL, *COLD_ROWS]
+    rows.insert(rows.index(FIRST_100) + 1, BEST_READ[0])  # beside the same page oldest first
     for row in [*rows, COLD_PERMALINK, POSTING]:
         small, big = (metrics_of(results, "ours", site, row) for site in SITES)
         if not small and not big:
@@ -109,6 +119,7 @@ def notes(results: dict) -> list[str]:
                     found.append(f"† {server}, {site} site, {row}: {metrics['error_kinds']}.")
                 if metrics.get("requests") == 0:
                     found.append(f"{server}, {site} site, {row}: no answer within the run.")
+    found += best_against_oldest(results)
     if "isso" in results:
         for label, _, _ in READS:
             ours, isso = (
@@ -116,6 +127,21 @@ def notes(results: dict) -> list[str]:
             )
             if ours is not None and ours != isso:
                 found.append(f"{label}: our page holds {ours} comments, Isso's {isso}.")
+    return found
+
+
+def best_against_oldest(results: dict) -> list[str]:
+    """The cached first page of the thread of 100 in the best order against oldest first."""
+    found = []
+    for site in SITES:
+        best, oldest = (metrics_of(results, "ours", site, row) for row in (BEST_READ[0], FIRST_100))
+        if best and oldest:
+            found.append(
+                f"{site} site, thread of 100, first page: best order {number(best['rps'])} req/s "
+                f"(CPU {number(best['cpu_ms_per_request'])} ms/req), oldest first "
+                f"{number(oldest['rps'])} req/s (CPU {number(oldest['cpu_ms_per_request'])} "
+                f"ms/req): best/oldest {ratio(best['rps'], oldest['rps'])} in req/s."
+            )
     return found
 
 

@@ -24,6 +24,9 @@ READS = (
     ("thread of 1,000, limit=200", 1_000, 200),
     ("thread of 10,000, first page", 10_000, 50),
 )
+# The first page of the thread of 100 in the best order (its comments carry votes), beside the
+# same page oldest first (READS[2]): ours only, Isso has no such order.
+BEST_READ = ("thread of 100, first page, sort=best", 100, 50)
 # The first read after a write, at one connection: the page cache cannot help.
 COLD_READS = (
     ("first read after a write, thread of 100", 100),

@@ -22,6 +22,7 @@ import servers
 from data import SITES, single_plan, single_uri
 from measure import Settings
 from scenarios import (
+    BEST_READ,
     COLD_PERMALINK,
     COLD_READS,
     CONDITIONAL,
@@ -127,6 +128,7 @@ def run(configs: dict, venv: Path | None, settings: Settings) -> dict:
                 )
                 results["ceiling"]["body_bytes"] = len(body)
                 report("bare Starlette ceiling", results["ceiling"])
+                each(BEST_READ[0], lambda t: best_read(t, settings))
         if PERMALINK[1] in sizes:
             label, size, nth = PERMALINK
             wanted = probes.nth_comment(ours_small.server.port, single_uri(size), nth)
@@ -151,6 +153,15 @@ def run(configs: dict, venv: Path | None, settings: Settings) -> dict:
 def read(target: Target, size: int, limit: int, settings: Settings) -> dict:
     asked = target.flavour.thread(single_uri(size), limit)
     return measure.request(target.server, target.flavour, asked, 200, settings)
+
+
+def best_read(target: Target, settings: Settings) -> dict | None:
+    """The thread of 100's first page in the best order; Isso has none, so it is left out."""
+    if target.flavour is not Ours:
+        return None
+    _, size, limit = BEST_READ
+    asked = Ours.thread(single_uri(size), limit, sort="best")
+    return measure.request(target.server, Ours, asked, 200, settings)
 
 
 def counts(target: Target, settings: Settings) -> dict:

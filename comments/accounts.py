@@ -167,7 +167,7 @@ class Accounts:
             f"acct:{_key(email)}:net:{ip_hash}": ACCOUNT_FAILURES,
         }
         with transaction(self.engine, write=True) as conn:
-            rows = _count_against(conn, ip_hash, limits, now)
+            rows = count_attempt(conn, ip_hash, limits, now)
             if rows is None:
                 raise _throttled(self.config.mail_enabled)
             store.accounts.prune_failures(conn, now - THROTTLE_WINDOW)
@@ -211,7 +211,7 @@ class Accounts:
         email, now = email.strip().lower(), self.clock()
         limits = {f"link-net:{ip_hash}": NETWORK_LINKS, f"link:{_key(email)}": ACCOUNT_LINKS}
         with transaction(self.engine, write=True) as conn:
-            if _count_against(conn, ip_hash, limits, now) is None:
+            if count_attempt(conn, ip_hash, limits, now) is None:
                 return
             moderator = store.accounts.get_moderator_by_email(conn, email)
             if moderator is None or self.notifier is None:
@@ -289,7 +289,7 @@ def _key(email: str) -> str:
     return Tokens.digest(email)[:32]
 
 
-def _count_against(
+def count_attempt(
     conn: Connection, ip_hash: str, limits: dict[str, int], now: datetime
 ) -> list[int] | None:
     """Count one attempt against each key, after the network's lock (so concurrent attempts

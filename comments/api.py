@@ -166,6 +166,9 @@ def comment_json(comment: Comment, replies: list[Node] | None = None) -> dict[st
         "created": iso(comment.created),
         "edited": iso(comment.edited),
         "status": comment.status.value,
+        "verified": comment.reader_id is not None and shown,
+        "badge": comment.badge if shown else None,
+        "votes": comment.votes,
         "replies": [comment_json(node.comment, node.replies) for node in replies or []],
     }
 
@@ -335,6 +338,7 @@ async def post_comment(request: Request) -> Response:
     submission = dataclasses.replace(
         submission,
         uri=site_uri(config(request), site, submission.uri),
+        reader_token=bearer_token(request),
         # A thread's title is the site's page's: not the demo page's on the server itself.
         title=submission.title if is_site_origin(request.headers.get("origin"), request) else None,
     )
@@ -421,10 +425,10 @@ async def get_config(request: Request) -> Response:
     site = site_of(request)
     # The mode in force now, after the site's schedule, and when it changes (null: not this week).
     in_force = settings.moderation_at(site, service(request).clock())
-    surge = Surge.NORMAL
+    surge, commenters = Surge.NORMAL, settings.commenters_of(site)
     if uri is not None:
         uri = site_uri(settings, site, uri)
-        surge = await run_in_threadpool(service(request).surge_mode, site, uri)
+        surge, commenters = await run_in_threadpool(service(request).thread_rules, site, uri)
     return JSONResponse(
         {
             "moderation": in_force.mode.value,
@@ -434,6 +438,8 @@ async def get_config(request: Request) -> Response:
             "surge": surge.value,
             "slow_mode_seconds": settings.slow_mode_seconds,
             "live": settings.max_streams > 0,
+            "sign_in": settings.readers_sign_in,
+            "commenters": commenters.value,
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from comments import admin, api, db, feeds, mailroutes, ratelimit, serving, threadpage
+from comments import admin, api, db, feeds, mailroutes, ratelimit, readerroutes, serving, threadpage
 from comments import config as settings
 from comments.accounts import Accounts
 from comments.config import Config
@@ -34,6 +34,7 @@ from comments.mail import MailNotifier
 from comments.moderation import ModerationService
 from comments.outbox import Sender
 from comments.pagecache import PageCache
+from comments.readers import ReaderService
 from comments.service import CommentService, utc_now
 from comments.streams import Hub
 from comments.tokens import Tokens
@@ -267,6 +268,7 @@ def create_app(
         engine, config, tokens, clock, notifier=notifier, read_engine=replica, limiter=limiter
     )
     accounts = Accounts(engine, config, tokens, clock, notifier=notifier)
+    readers = ReaderService(engine, config, tokens, clock, notifier=notifier)
     moderation = ModerationService(engine, config, clock, on_action=notifier.moderator_acted)
     mail_links = MailLinks(engine, config, tokens, moderation, clock)
     hub = Hub(config, engine, service.point_reader, service.versions, moderation.queue_counts)
@@ -299,7 +301,13 @@ def create_app(
                 replica.dispose()
 
     app = CommentsApp(
-        routes=[*api.routes, *threadpage.routes, *mailroutes.routes, *pages(admin_app)],
+        routes=[
+            *api.routes,
+            *readerroutes.routes,
+            *threadpage.routes,
+            *mailroutes.routes,
+            *pages(admin_app),
+        ],
         middleware=[Middleware(EdgeHeaders, **cors_options(config))],
         exception_handlers={
             Problem: on_problem,
@@ -312,16 +320,13 @@ def create_app(
     )
     # The layer that finishes every answer's headers, for the shortcut to finish its own with.
     app.edge = EdgeHeaders(app.router, **cors_options(config))
-    app.state.config = config
-    app.state.tokens = tokens
-    app.state.service = service
-    app.state.hub = hub
-    app.state.page_cache = PageCache(config.page_cache_mb * 1024 * 1024)
-    app.state.preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
-    app.state.accounts = accounts
-    app.state.moderation = moderation
-    app.state.sender = sender
-    app.state.mail_links = mail_links
+    page_cache = PageCache(config.page_cache_mb * 1024 * 1024)
+    preview_threads = anyio.CapacityLimiter(PREVIEW_THREADS)
+    state = dict(config=config, tokens=tokens, service=service, hub=hub, page_cache=page_cache)
+    state |= dict(preview_threads=preview_threads, accounts=accounts, readers=readers)
+    state |= dict(moderation=moderation, sender=sender, mail_links=mail_links)
+    for name, value in state.items():  # what handlers reach as request.app.state.<name>
+        setattr(app.state, name, value)
     return app
 
 

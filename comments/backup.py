@@ -31,6 +31,12 @@ VERSION = 2  # 2: the manifest line
 ADDED_LATER: dict[tuple[str, str], Any] = {
     ("thread", "title_moderated"): False,
     ("report", "category"): "other",
+    ("thread", "verified_only"): False,
+    ("comment", "reader_id"): None,
+    ("comment", "badge"): None,
+    ("comment", "votes"): 0,
+    ("ban", "reader_id"): None,
+    ("audit", "reader_id"): None,
 }
 READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for completeness
 # Record type -> table, in the file's order: a row's foreign keys point to rows above it. Not
@@ -39,7 +45,9 @@ READABLE = (1, 2)  # version 1 files (no manifest) still restore, unchecked for 
 # (the last minutes' news for live streams: a stream on a restored thread starts over).
 RECORDS = {
     "thread": "threads",
+    "reader": "readers",
     "comment": "comments",
+    "vote": "votes",
     "report": "reports",
     "reply_notice": "reply_notices",
     "moderator": "moderators",

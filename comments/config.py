@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from comments.addresses import SiteTable, parse_address
-from comments.models import BanAction, Moderation, ModeratorMail, Notify, SmtpSecurity
+from comments.models import (
+    BanAction,
+    Commenters,
+    Moderation,
+    ModeratorMail,
+    Notify,
+    SmtpSecurity,
+)
 from comments.schedule import InForce, Schedule, parse_site_schedules
 
 PREFIX = "COMMENTS_"
@@ -40,6 +47,14 @@ class Config:
     origins: tuple[str, ...] = ()
     moderation: Moderation = Moderation.POST
     site_moderation: tuple[tuple[str, Moderation], ...] = ()  # per-site exceptions
+    # Who may comment (anyone, or verified readers only), and per-site exceptions
+    commenters: Commenters = Commenters.ANONYMOUS
+    site_commenters: tuple[tuple[str, Commenters], ...] = ()
+    # The emails of each site's articles' authors: their verified comments carry the badge
+    site_authors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Readers sign in by a link mailed to them (when mail is set up), for this long per sign-in
+    reader_sign_in: bool = True
+    reader_session_lifetime: int = 30 * 86400
     # Each site's canonical name and the other names its pages are reached by (see SiteTable).
     site_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # The query parameters that make a different page, per site; every other one is ignored.
@@ -174,6 +189,25 @@ class Config:
                 return mode
         return self.moderation
 
+    def commenters_of(self, site: str) -> Commenters:
+        """Who may comment on a site: its own setting if set, else the server's."""
+        for name, who in self.site_commenters:
+            if (self.known_site(name) or name) == site:
+                return who
+        return self.commenters
+
+    def authors_of(self, site: str) -> tuple[str, ...]:
+        """The emails (lower case) whose verified comments on the site carry the author badge."""
+        for name, emails in self.site_authors:
+            if (self.known_site(name) or name) == site:
+                return tuple(email.lower() for email in emails)
+        return ()
+
+    @property
+    def readers_sign_in(self) -> bool:
+        """Readers can sign in: the setting allows it and mail can take them the link."""
+        return self.reader_sign_in and self.mail_enabled
+
     def moderation_at(self, site: str, now: datetime) -> InForce:
         """The mode in force on a site at `now`, after its schedule, and until when."""
         schedule = dict(self.site_schedule).get(site)
@@ -207,7 +241,7 @@ def _parse_int(low: int, high: int):
     return parse
 
 
-def _parse_site_moderation(value: str | dict) -> tuple[tuple[str, Moderation], ...]:
+def _parse_site_choices(value: str | dict, choices: type[enum.Enum]) -> tuple[tuple[str, Any], ...]:
     """`blog.example.org=pre, other.example=trusted`, or a TOML table of the same."""
     pairs = (
         value.items()
@@ -217,8 +251,8 @@ def _parse_site_moderation(value: str | dict) -> tuple[tuple[str, Moderation], .
     parsed = []
     for site, mode in pairs:
         if not str(site).strip():
-            raise ValueError("expected site=mode pairs, e.g. blog.example.org=pre")
-        parsed.append((str(site).strip().lower(), _parse_choice(Moderation, str(mode))))
+            raise ValueError("expected site=value pairs, e.g. blog.example.org=pre")
+        parsed.append((str(site).strip().lower(), _parse_choice(choices, str(mode))))
     return tuple(parsed)
 
 
@@ -346,7 +380,12 @@ PARSERS: dict[str, Any] = {
     "secret_key": lambda text: str(text).strip() or _raise("must not be empty"),
     "origins": lambda text: tuple(_parse_origin(item) for item in _split(text)),
     "moderation": lambda text: _parse_choice(Moderation, text),
-    "site_moderation": lambda value: _parse_site_moderation(value),
+    "site_moderation": lambda value: _parse_site_choices(value, Moderation),
+    "commenters": lambda text: _parse_choice(Commenters, text),
+    "site_commenters": lambda value: _parse_site_choices(value, Commenters),
+    "site_authors": lambda value: _parse_site_lists(value, _parse_email),
+    "reader_sign_in": lambda value: _parse_switch(value),
+    "reader_session_lifetime": lambda text: _parse_duration(str(text)),
     "site_aliases": lambda value: _parse_site_lists(value, _parse_alias),
     "site_query_parameters": lambda value: _parse_site_lists(value, _parse_query_parameter),
     "edit_window": lambda text: _parse_duration(str(text)),

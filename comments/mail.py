@@ -128,6 +128,22 @@ class MailNotifier(Notifier):
             ),
         )
 
+    def reader_link_asked(
+        self, conn: Connection, email: str, site: str, link: str, until: datetime
+    ) -> None:
+        """A reader asked the embed for a sign-in link."""
+        self._queue_mail(
+            conn,
+            email,
+            f"[{site}] Your sign-in link",
+            paragraphs(
+                f"Someone, probably you, asked to sign in to comment on {site}. This link signs "
+                f"you in there, once, until {until:%H:%M} UTC:\n{link}",
+                "Signed in, your name is yours on the site: nobody else can comment under it. "
+                "If it was not you, ignore this message: nobody can sign in without the link.",
+            ),
+        )
+
     def moderator_acted(
         self, conn: Connection, moderator: str, action: Action, changed: list[Comment]
     ) -> None:
@@ -179,7 +195,10 @@ class MailNotifier(Notifier):
         if reply.parent_id is None:
             return
         parent = store.threads.get_comment(conn, reply.parent_id)
-        if parent is None or not parent.notify or not parent.email:
+        # A verified reader's wish is their reader page's (their address's confirmation), not the
+        # box they ticked on this comment.
+        wants = parent is not None and (parent.notify or parent.reader_id is not None)
+        if parent is None or not wants or not parent.email:
             return
         if parent.status is Status.DELETED:
             return

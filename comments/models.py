@@ -52,6 +52,35 @@ class Status(enum.StrEnum):
 class Sort(enum.StrEnum):
     OLDEST = "oldest"
     NEWEST = "newest"
+    BEST = "best"  # by votes, decaying as the discussion goes on (store.threads.best_order)
+
+
+class Commenters(enum.StrEnum):
+    """Who may comment on a site (or, set by moderators, on one thread)."""
+
+    ANONYMOUS = "anonymous"  # anyone; signing in is optional
+    VERIFIED_ONLY = "verified-only"  # readers signed in by a mailed link
+
+
+class Badge(enum.StrEnum):
+    """What a verified reader is on the site, shown beside their name."""
+
+    MODERATOR = "moderator"  # their email is a moderator's
+    AUTHOR = "author"  # the site names them as its articles' author
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """A reader who signed in on a site by a link mailed to them: a verified pseudonym."""
+
+    id: int
+    site: str
+    email: str
+    name: str | None
+    name_key: str | None
+    session_epoch: int
+    created: datetime
+    last_sign_in: datetime | None
 
 
 class Surge(enum.StrEnum):
@@ -110,6 +139,7 @@ class Thread:
     version: int
     created: datetime | None = None  # when its first comment came
     title_moderated: bool = False  # a moderator set the title; readers' pages no longer do
+    verified_only: bool = False  # moderators let only verified readers comment here
 
 
 class ChangeKind(enum.StrEnum):
@@ -174,6 +204,9 @@ class Comment:
     notify: bool = False
     import_key: str | None = None  # where an imported comment came from
     import_parent: str | None = None  # its parent's key there, until the import links it
+    reader_id: int | None = None  # the verified reader who wrote it
+    badge: str | None = None  # what they were then: Badge
+    votes: int = 0  # upvotes of verified readers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +233,7 @@ class Submission:
     honeypot: str | None = None  # a field people never see, so never fill
     challenge: str | None = None  # a bot challenge the server asked for (comments/challenge.py)
     solution: str | None = None  # and the reader's answer to it
+    reader_token: str | None = None  # a signed-in reader's (the Authorization header), not JSON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +242,8 @@ class Cursor:
 
     created: datetime
     id: int
+    # The best sort pages by place in its order instead: top-level comments before the page.
+    offset: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,6 +318,9 @@ class Action(enum.StrEnum):
     LIFT_BAN = "lift-ban"
     CLOSE = "close"
     REOPEN = "reopen"
+    # A thread takes comments from verified (signed-in) readers only, or from anyone again
+    VERIFIED_ONLY = "verified-only"
+    ANYONE = "anyone"
     RETITLE = "retitle"
     ERASE = "erase"
     # The `comments sites` commands (one line per command, the threads it touched in the note)
@@ -316,6 +355,7 @@ class QueueItem:
     approved_before: int
     hidden_before: int
     thread_title_moderated: bool = False
+    thread_verified_only: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,6 +419,7 @@ class Ban:
     expires: datetime | None  # None: permanent
     lifted: datetime | None
     moderator: str
+    reader_id: int | None = None  # the verified reader banned (their email is banned too)
 
     @property
     def scope(self) -> BanScope:
@@ -398,6 +439,7 @@ class AuditEntry:
     before: str | None
     after: str | None
     note: str | None
+    reader_id: int | None = None  # the verified reader it was about
 
 
 # Outbox and mail

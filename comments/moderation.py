@@ -231,6 +231,7 @@ class ModerationService:
                 expires=expires,
                 moderator=moderator,
                 now=now,
+                reader_id=comment.reader_id if scope is not BanScope.NETWORK else None,
             )
             until = f"until {expires:%Y-%m-%d %H:%M} UTC" if expires else "permanent"
             store.audit.record(
@@ -269,6 +270,20 @@ class ModerationService:
                 at=self.clock(),
                 moderator=moderator,
                 action=Action.CLOSE if closed else Action.REOPEN,
+                thread_id=thread_id,
+            )
+
+    def set_verified_only(self, moderator: str, thread_id: int, verified_only: bool) -> None:
+        """Whether the thread takes comments from signed-in readers only (a heated one)."""
+        with transaction(self.engine, write=True) as conn:
+            store.threads.lock_thread(conn, thread_id)
+            store.threads.set_thread_verified_only(conn, thread_id, verified_only)
+            store.threads.refresh_thread(conn, thread_id)
+            store.audit.record(
+                conn,
+                at=self.clock(),
+                moderator=moderator,
+                action=Action.VERIFIED_ONLY if verified_only else Action.ANYONE,
                 thread_id=thread_id,
             )
 
@@ -328,6 +343,7 @@ class ModerationService:
             found = store.privacy.comments_by_email(conn, email)
             bans = store.bans.bans_by_email(conn, email)
             subscribed = store.subscriptions.email_confirmation(conn, email)
+            readers = store.readers.readers_by_email(conn, email)
         return {
             "email": email,
             "comments": [
@@ -345,6 +361,10 @@ class ModerationService:
                 for comment, uri in found
             ],
             "bans": [{"reason": ban.reason, "created": ban.created.isoformat()} for ban in bans],
+            "signed_in_as": [
+                {"site": reader.site, "name": reader.name, "since": reader.created.isoformat()}
+                for reader in readers
+            ],
             "reply_notifications_confirmed": subscribed,
         }
 
@@ -361,6 +381,13 @@ class ModerationService:
                     store.threads.delete_comment_row(conn, comment.id)
                 removed = Change(ChangeKind.REMOVE, (comment.id,))
                 store.threads.refresh_thread(conn, comment.thread_id, removed)
+            for reader in store.readers.readers_by_email(conn, email):
+                # Their votes go too, and the counts they were in; their names are free again.
+                voted = store.threads.get_comments(conn, store.readers.erase_votes(conn, reader.id))
+                for thread_id in sorted({comment.thread_id for comment in voted}):
+                    ids = tuple(c.id for c in voted if c.thread_id == thread_id)
+                    store.threads.refresh_thread(conn, thread_id, Change(ChangeKind.EDIT, ids))
+                store.readers.delete_reader(conn, reader.id)
             store.privacy.forget_email(conn, email)
             store.audit.record(
                 conn,

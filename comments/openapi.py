@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from comments import __version__
+from comments import __version__, readeropenapi
 from comments.config import Config
 from comments.errors import CODES
 from comments.validate import (
@@ -46,6 +46,12 @@ POSTING_CODES = (
     "challenge_required",
     "challenge_invalid",
     "challenge_used",
+    "sign_in_required",
+    "name_reserved",
+    "email_reserved",
+    "reader_token_invalid",
+    "name_taken",
+    "name_invalid",
 )
 # What the database can answer any operation that uses it with: not now (503), and for writes,
 # no space left (507); each with Retry-After.
@@ -151,10 +157,21 @@ def openapi_document(config: Config) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "comments", "version": __version__},
-        "paths": {**_reading_paths(config.max_length), **_writing_paths(config.max_length)},
+        "paths": {
+            **_reading_paths(config.max_length),
+            **_writing_paths(config.max_length),
+            **readeropenapi.reader_paths(config.max_length),
+        },
         "components": {
-            "schemas": _schemas(),
-            "securitySchemes": {"editToken": {"type": "http", "scheme": "bearer"}},
+            "schemas": {**_schemas(), **readeropenapi.reader_schemas()},
+            "securitySchemes": {
+                "editToken": {"type": "http", "scheme": "bearer"},
+                "readerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a signed-in reader's, from /api/sign-in/complete",
+                },
+            },
         },
     }
 
@@ -219,6 +236,14 @@ def _reading_paths(max_length: int) -> dict[str, Any]:
                         },
                         slow_mode_seconds={"type": "integer"},
                         live={"type": "boolean", "description": "whether /api/stream is open"},
+                        sign_in={
+                            "type": "boolean",
+                            "description": "whether readers can sign in (/api/sign-in)",
+                        },
+                        commenters={
+                            "enum": ["anonymous", "verified-only"],
+                            "description": "who may comment on the site, or on this thread",
+                        },
                     ),
                     **problems("invalid_parameter", *READING_FAULTS),
                 },
@@ -300,6 +325,8 @@ def _writing_paths(max_length: int) -> dict[str, Any]:
         "/api/comments": {
             "post": {
                 "summary": "Write a comment or a reply",
+                "description": "With a reader's token (Bearer), as that verified reader: the "
+                "name and email come from the reader.",
                 "requestBody": request_body(SUBMISSION_FIELDS, max_length),
                 "responses": {
                     "201": _json(_ref("EditedComment"), "the new comment"),
@@ -368,7 +395,8 @@ _TARGET = {
         "position": {
             "type": "integer",
             "description": (
-                "its top-level comment's place in the thread, from 1 (counting those not shown too)"
+                "its top-level comment's place in the thread, from 1 (counting those not shown "
+                "too, except in the best order, which lists only those shown)"
             ),
         },
     },
@@ -392,6 +420,12 @@ def _schemas() -> dict[str, Any]:
                 "created": {"type": "string", "format": "date-time"},
                 "edited": {"type": ["string", "null"], "format": "date-time"},
                 "status": {"enum": ["approved", "pending", "hidden", "deleted"]},
+                "verified": {
+                    "type": "boolean",
+                    "description": "written by a reader signed in by a mailed link",
+                },
+                "badge": {"enum": ["moderator", "author", None]},
+                "votes": {"type": "integer", "description": "upvotes of verified readers"},
                 "replies": {"type": "array", "items": _ref("Comment")},
             },
         },

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import gzip
+import hashlib
 import sys
 import threading
 import time
@@ -159,3 +160,18 @@ class KnownVersions:
         self._known[key] = (version, time.monotonic())
         if len(self._known) > self.most:  # the oldest goes
             del self._known[next(iter(self._known))]
+
+
+def tagged_counts(
+    site: str, uris: list[str], keys: dict[str, str], found: dict[str, tuple[int, int]]
+) -> tuple[dict[str, int], str]:
+    """Counts keyed as asked, and a tag that changes whenever they may: a hash of the site and
+    of each URI as asked with its thread's version and count (every write in a thread moves its
+    version), so a reader's index page revalidates with one short answer while nothing changed."""
+    tag = hashlib.blake2b(site.encode(), digest_size=12)
+    counts = {}
+    for raw in uris:
+        count, version = found.get(keys[raw], (0, 0)) if raw in keys else (0, 0)
+        counts[raw] = count
+        tag.update(b"\0%s\0%d\0%d" % (raw.encode(errors="surrogatepass"), version, count))
+    return counts, tag.hexdigest()

@@ -18,8 +18,9 @@ PREVIEWS_BUSY = "Too many previews from you"
 
 
 class PreviewLimiter:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit  # per address and minute; 0 is off
+    def __init__(self, limit: int, busy: str = PREVIEWS_BUSY) -> None:
+        self.limit = limit  # per address (or other key) and minute; 0 is off
+        self.busy = busy  # the problem's detail past the limit
         self.seen: dict[str, deque[datetime]] = {}  # address hash -> its previews' times
 
     def check(self, ip_hash: str, now: datetime) -> None:
@@ -31,7 +32,7 @@ class PreviewLimiter:
             times.popleft()
         self.seen[ip_hash] = times  # last in the dict: the most recently active
         if len(times) >= self.limit:
-            raise rate_limited(PREVIEWS_BUSY, times[0], now)
+            raise rate_limited(self.busy, times[0], now)
         times.append(now)
         if len(self.seen) > MAX_ADDRESSES:
             self._forget(now)

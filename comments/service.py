@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from comments import spam, store, validate
+from comments import identity, spam, store, validate
 from comments.config import Config
 from comments.db import Connection, Engine, PointReader, transaction
 from comments.errors import Problem
@@ -16,30 +16,30 @@ from comments.models import (
     Change,
     ChangeKind,
     Comment,
+    Commenters,
     Cursor,
     Edited,
     FeedEntry,
     Moderation,
-    Node,
+    Reader,
     Report,
     Sort,
     Status,
     Submission,
     Surge,
-    Target,
     Thread,
     ThreadPage,
     change_of_status,
 )
-from comments.pagecache import KnownVersions
+from comments.pagecache import KnownVersions, tagged_counts
 from comments.previews import PreviewLimiter
 from comments.ratelimit import DatabaseRateLimiter, RateLimiter
 from comments.sanitize import render_markdown
 from comments.surge import SURGE_REFUSALS, Surges
 from comments.tokens import EditClaim, Purpose, Tokens, text_hash
+from comments.tree import build_tree, shows, target_of
 
 STAMP_LIFETIME = timedelta(days=1)
-MAX_NESTING = 50
 
 
 def utc_now() -> datetime:
@@ -56,6 +56,11 @@ class Notifier:
         pass
 
     def sign_in_link_asked(self, conn: Connection, email: str, link: str, until: datetime) -> None:
+        pass
+
+    def reader_link_asked(
+        self, conn: Connection, email: str, site: str, link: str, until: datetime
+    ) -> None:
         pass
 
 
@@ -99,6 +104,8 @@ class CommentService:
     ) -> ThreadPage:
         """A page of the thread's tree: the first, the one after `after` or before `before`, or
         the one that opens with the top-level comment of `around` (with where it is)."""
+        if sort is Sort.BEST:
+            return self._read_best(site, uri, limit, after, before, around)
         with transaction(self.read_engine) as conn:
             thread = store.threads.get_thread(conn, site, uri)
             if thread is None:
@@ -122,7 +129,47 @@ class CommentService:
             self.config.thread_closes(site, thread.created),
             prev=Cursor(first.created, first.id) if has_prev and first else None,
             target=target_of(tree, around, before_it + 1) if placed else None,
-            missing=around if around and not _shows(found, around) else None,
+            missing=around if around and not shows(found, around) else None,
+        )
+
+    def _read_best(
+        self,
+        site: str,
+        uri: str,
+        limit: int,
+        after: Cursor | None,
+        before: Cursor | None,
+        around: int | None,
+    ) -> ThreadPage:
+        """read_thread in the best order (store.best), whose cursors are places in it: `next`
+        is the place after the page, `prev` its first one, and `before` reads the page that ends
+        just before its place. The order moves only with the thread's version, as the page's
+        ETag does. A permalink whose top-level comment is not listed (nothing under it shown)
+        has no place in it, and answers the first page."""
+        with transaction(self.read_engine) as conn:
+            thread = store.threads.get_thread(conn, site, uri)
+            if thread is None:
+                return ThreadPage(None, uri, [], None)
+            page = store.best.page_of_thread(
+                conn,
+                thread.id,
+                limit,
+                after=after.offset if after else None,
+                before=before.offset if before else None,
+                around=around,
+            )
+        tree = build_tree(page.comments, Sort.BEST, page.roots)
+        following = page.start + len(page.roots)
+        opening = min(page.start, page.total)
+        return ThreadPage(
+            thread,
+            uri,
+            tree,
+            validate.offset_cursor(following) if following < page.total else None,
+            self.config.thread_closes(site, thread.created),
+            prev=validate.offset_cursor(opening) if opening > 0 else None,
+            target=target_of(tree, around, page.start + 1) if page.placed else None,
+            missing=around if around and not shows(page.comments, around) else None,
         )
 
     @staticmethod
@@ -271,6 +318,9 @@ class CommentService:
             if closes is not None and now >= closes:
                 # The site's schedule closes threads by age: old threads draw mostly spam.
                 raise Problem("thread_closed", "This thread is too old to take new comments.")
+            reader = identity.commenter(conn, self.config, self.tokens, thread, submission, now)
+            if reader is not None:  # a verified reader writes as who they are
+                submission = dataclasses.replace(submission, author=reader.name, email=reader.email)
             mode = self.surges.enter(conn, thread, now)
             if mode is not Surge.NORMAL:
                 surged.append(thread.id)
@@ -289,7 +339,7 @@ class CommentService:
                     )
             self.surges.check_slow_mode(conn, thread, ip_hash, mode, now)
             proved = self.surges.check_challenge(conn, thread, submission, ip_hash, mode, now)
-            held = self._hold_reason(conn, thread, submission, ip_hash, now, mode, proved)
+            held = self._hold_reason(conn, thread, submission, ip_hash, now, mode, proved, reader)
             if held is None or held in ACCEPTED_HOLDS:
                 # Only what is accepted spends the budgets: comments the defenses doubted are
                 # held, and count for nothing, so a flood of them shuts nobody out. The thread's
@@ -312,18 +362,28 @@ class CommentService:
                 created=now,
                 ip_hash=ip_hash,
                 avatar=self.tokens.avatar(submission.email, submission.author, ip),
+                reader_id=reader.id if reader else None,
+                badge=identity.badge_of(conn, self.config, reader) if reader else None,
             )
+            if reader is not None and comment.notify:
+                # The address is proved theirs: replies need no confirmation link.
+                store.subscriptions.confirm_email(conn, reader.email, now)
             thread = store.threads.count_new_comment(
                 conn, thread.id, comment.id, comment.status is Status.APPROVED
             )
             self.notifier.comment_posted(conn, comment, thread)
         return self._edited(comment)
 
-    def surge_mode(self, site: str, uri: str) -> Surge:
-        """The mode a thread takes comments in now (for /api/config)."""
+    def thread_rules(self, site: str, uri: str) -> tuple[Surge, Commenters]:
+        """The mode a thread takes comments in now, and who may comment there (/api/config)."""
+        who = self.config.commenters_of(site)
         with transaction(self.engine) as conn:
             thread = store.threads.get_thread(conn, site, uri)
-            return self.surges.mode_of(conn, thread.id, self.clock()) if thread else Surge.NORMAL
+            if thread is None:
+                return Surge.NORMAL, who
+            if thread.verified_only:
+                who = Commenters.VERIFIED_ONLY
+            return self.surges.mode_of(conn, thread.id, self.clock()), who
 
     def report(self, comment_id: int, ip: str, report: Report) -> None:
         """A reader flags a comment; enough flags hide it until a moderator looks."""
@@ -418,6 +478,7 @@ class CommentService:
         now: datetime,
         mode: Surge,
         proved: bool,
+        reader: Reader | None = None,
     ) -> str | None:
         """Why a new comment must wait for a moderator, or None to publish it at once.
 
@@ -425,7 +486,13 @@ class CommentService:
         """
         config = self.config
         ban = store.bans.active_ban(conn, submission.email, ip_hash, now)
-        if ban is not None and ban.email and ban.email == (submission.email or "").lower():
+        if reader is not None and (ban is None or not ban.email):
+            # A banned verified reader stays banned under any address and on any network.
+            ban = store.bans.reader_ban(conn, reader.id, now) or ban
+        if ban is not None and (
+            (ban.email and ban.email == (submission.email or "").lower())
+            or (reader is not None and ban.reader_id == reader.id)
+        ):
             if config.ban_action is BanAction.REJECT:
                 raise Problem("banned", "You cannot comment here.")
             return "banned"
@@ -463,9 +530,13 @@ class CommentService:
             return "pre"
         # A thread under a heavy surge holds first comments: those who wrote here before (and
         # were approved) go on as usual.
-        if (
-            moderation is Moderation.TRUSTED or mode is Surge.HOLD
-        ) and not store.defenses.has_approved_comment(conn, submission.email, ip_hash):
+        # Trust goes to the person: a verified reader by their own approved comments, never by
+        # an address someone else may have typed before they signed in.
+        if (moderation is Moderation.TRUSTED or mode is Surge.HOLD) and not (
+            store.defenses.reader_has_approved(conn, reader.id)
+            if reader is not None
+            else store.defenses.has_approved_comment(conn, submission.email, ip_hash)
+        ):
             return "trusted" if moderation is Moderation.TRUSTED else "newcomer"
         return None
 
@@ -482,101 +553,3 @@ class CommentService:
             if thread is None:
                 return None, []
             return thread, store.feeds.approved_recent(conn, site, thread.id, limit)
-
-
-def tagged_counts(
-    site: str, uris: list[str], keys: dict[str, str], found: dict[str, tuple[int, int]]
-) -> tuple[dict[str, int], str]:
-    """Counts keyed as asked, and a tag that changes whenever they may: a hash of the site and
-    of each URI as asked with its thread's version and count (every write in a thread moves its
-    version), so a reader's index page revalidates with one short answer while nothing changed."""
-    tag = hashlib.blake2b(site.encode(), digest_size=12)
-    counts = {}
-    for raw in uris:
-        count, version = found.get(keys[raw], (0, 0)) if raw in keys else (0, 0)
-        counts[raw] = count
-        tag.update(b"\0%s\0%d\0%d" % (raw.encode(errors="surrogatepass"), version, count))
-    return counts, tag.hexdigest()
-
-
-def build_tree(found: list[Comment], sort: Sort) -> list[Node]:
-    """Nest a page's comments; keep what is approved or has approved replies below it.
-
-    Replies deeper than MAX_NESTING are shown beside their parent rather than below it (their
-    `parent` still names it), so no troll can nest a thread until serializing it fails.
-    """
-    nodes = {comment.id: Node(comment) for comment in found}
-    depth: dict[int, int] = {}
-    holder: dict[int, Node | None] = {}
-    roots: list[Node] = []
-    for comment in _parents_first(found):
-        parent = nodes.get(comment.parent_id) if comment.parent_id is not None else None
-        if parent is None:
-            depth[comment.id], holder[comment.id] = 0, None
-        elif depth[parent.comment.id] + 1 < MAX_NESTING:
-            depth[comment.id], holder[comment.id] = depth[parent.comment.id] + 1, parent
-        else:
-            depth[comment.id], holder[comment.id] = MAX_NESTING - 1, holder[parent.comment.id]
-        into = holder[comment.id]
-        (into.replies if into else roots).append(nodes[comment.id])
-    roots.sort(key=_position, reverse=sort is Sort.NEWEST)
-    return [node for node in roots if _prune(node)]
-
-
-def _shows(found: list[Comment], comment_id: int) -> bool:
-    """The comment is on the page as itself, not as the placeholder of a removed or held one."""
-    return any(c.id == comment_id and c.status is Status.APPROVED for c in found)
-
-
-def target_of(tree: list[Node], comment_id: int, position: int) -> Target | None:
-    """Where a comment sits in a page's tree: the ids above it (None: not shown there)."""
-    path: list[int] = []
-    stack = [(node, 0) for node in reversed(tree)]
-    while stack:  # iterative: a thread may be thousands of replies deep
-        node, depth = stack.pop()
-        del path[depth:]
-        if node.comment.id == comment_id:
-            return Target(comment_id, tuple(path), position)
-        path.append(node.comment.id)
-        stack.extend((child, depth + 1) for child in reversed(node.replies))
-    return None
-
-
-def _parents_first(found: list[Comment]) -> list[Comment]:
-    """The comments, each after its parent. Usually that is id order (a parent had to exist
-    first), but an imported reply can have the smaller id: its file listed it first."""
-    ordered = sorted(found, key=lambda comment: comment.id)
-    ids = {comment.id for comment in found}
-    if all(c.parent_id is None or c.parent_id < c.id or c.parent_id not in ids for c in ordered):
-        return ordered
-    replies: dict[int, list[Comment]] = {}
-    result = [c for c in ordered if c.parent_id is None or c.parent_id not in ids]
-    for comment in ordered:
-        if comment.parent_id is not None and comment.parent_id in ids:
-            replies.setdefault(comment.parent_id, []).append(comment)
-    for comment in result:  # grows as it goes: breadth first
-        result.extend(replies.get(comment.id, ()))
-    return result
-
-
-def _position(node: Node) -> tuple[datetime, int]:
-    return node.comment.created, node.comment.id
-
-
-def _prune(node: Node) -> bool:
-    """Drop invisible leaves, bottom up; True when the node still has something to show."""
-    stack: list[tuple[Node, bool]] = [(node, False)]
-    visible: dict[int, bool] = {}
-    while stack:  # iterative: a thread may be thousands of replies deep
-        current, expanded = stack.pop()
-        if not expanded:
-            stack.append((current, True))
-            stack.extend((child, False) for child in current.replies)
-            continue
-        current.replies = sorted(
-            (child for child in current.replies if visible[child.comment.id]), key=_position
-        )
-        visible[current.comment.id] = current.comment.status is Status.APPROVED or bool(
-            current.replies
-        )
-    return visible[node.comment.id]

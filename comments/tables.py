@@ -70,7 +70,28 @@ threads = Table(
     Column("created", UTCDateTime(), nullable=False),
     # A moderator set the title: the titles readers' pages send no longer change it.
     Column("title_moderated", Boolean, nullable=False, server_default=false()),
+    # Moderators let only signed-in (verified) readers comment here, whatever the site allows.
+    Column("verified_only", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("site", "uri"),
+)
+
+# Readers who signed in by a link mailed to them (comments/readers.py): one per site and email.
+# The name is theirs on the site: `name_key` is its confusable- and case-insensitive skeleton
+# (comments/names.py), unique per site, and anonymous comments may not use it.
+readers = Table(
+    "readers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(255), nullable=False),
+    Column("email", String(320), nullable=False),  # lower case
+    Column("name", String(200), nullable=True),
+    Column("name_key", String(200), nullable=True),
+    # Bumped by "sign out everywhere": every token signed before stops working.
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_sign_in", UTCDateTime(), nullable=True),
+    UniqueConstraint("site", "email"),
+    UniqueConstraint("site", "name_key", name="uq_readers_site_name_key"),
 )
 
 comments = Table(
@@ -103,6 +124,13 @@ comments = Table(
     # it (a reply may come before its parent in the file).
     Column("import_key", String(255), nullable=True, unique=True),
     Column("import_parent", String(255), nullable=True),
+    # The verified reader who wrote it (NULL: anonymous, or the reader erased themselves), the
+    # badge they carried then ('moderator', 'author'), and its upvotes (table votes), kept here
+    # so a page's votes come with its rows and are cached with it. No foreign key: erasing a
+    # reader clears it (readers.erase), as SQLite cannot add one to a table without rebuilding it.
+    Column("reader_id", Integer, nullable=True),
+    Column("badge", String(16), nullable=True),
+    Column("votes", Integer, nullable=False, server_default="0"),
     CheckConstraint("status IN ('approved', 'pending', 'hidden', 'deleted')", name="status_known"),
     Index("ix_comments_thread_root", "thread_id", "root_id", "status"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "created", "id"),
@@ -110,6 +138,17 @@ comments = Table(
     Index("ix_comments_status_created", "status", "created"),
     Index("ix_comments_thread_created", "thread_id", "created"),  # the thread's rate limit
     Index("ix_comments_parent", "parent_id"),  # replies of a comment; the foreign key's check
+    Index("ix_comments_reader", "reader_id", "created"),  # a reader's own page, erasure
+)
+
+# One upvote per verified reader per comment.
+votes = Table(
+    "votes",
+    metadata,
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
+    Column("reader_id", Integer, ForeignKey("readers.id", ondelete="CASCADE"), primary_key=True),
+    Column("created", UTCDateTime(), nullable=False),
+    Index("ix_votes_reader", "reader_id"),
 )
 # Emails are compared in lower case (the duplicate and trusted-commenter checks, privacy).
 # SQLAlchemy cannot reflect an expression index on SQLite: see migration 0005.
@@ -164,8 +203,12 @@ bans = Table(
     Column("expires", UTCDateTime(), nullable=True),
     Column("lifted", UTCDateTime(), nullable=True),
     Column("moderator", String(320), nullable=False),
+    # The verified reader banned, when the comment banned from was theirs: their email is banned
+    # too, so the ban follows them to any network.
+    Column("reader_id", Integer, nullable=True),
     Index("ix_bans_email", "email"),
     Index("ix_bans_ip_hash", "ip_hash"),
+    Index("ix_bans_reader_id", "reader_id"),
 )
 
 # Who did what, when, with the text before and after. Plain values, no foreign keys: the log
@@ -182,8 +225,10 @@ audit_log = Table(
     Column("before", Text, nullable=True),
     Column("after", Text, nullable=True),
     Column("note", Text, nullable=True),
+    Column("reader_id", Integer, nullable=True),  # the verified reader it was about
     Index("ix_audit_log_comment_id", "comment_id"),
     Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_reader_id", "reader_id"),
 )
 
 reports = Table(

@@ -24,6 +24,8 @@ class Purpose(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     FORM_STAMP = "form-stamp"  # when a reader opened the comment form
     CHALLENGE = "challenge"  # a proof of work asked of a reader under pressure
+    READER_LINK = "reader-link"  # a reader's mailed sign-in link: one sign-in, minutes long
+    READER = "reader"  # a signed-in reader's token, kept in the embed's localStorage
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ THREAD_PARAMS = (
     Field(
         "sort",
         "string",
-        "oldest first (the default) or newest",
+        "oldest first (the default), newest first, or best: by readers' votes, the newer "
+        "comments helped (its `next` and `prev` are places, not times)",
         enum=tuple(sort.value for sort in Sort),
     ),
     Field("limit", "integer", "top-level comments per page", minimum=1, maximum=MAX_PAGE),
@@ -242,6 +243,11 @@ def _expected(field: Field) -> str:
         return f"a whole number from {field.minimum} to {field.maximum}"
     kinds = {"boolean": "true or false", "array": "a list of strings", "integer": "a number"}
     return kinds.get(field.type, "a string")
+
+
+def line(data: dict[str, Any], field: Field) -> str | None:
+    """A field's optional one-line string (see _string), for the rooms that declare fields."""
+    return _string(data, field)
 
 
 def _string(data: dict[str, Any], field: Field) -> str | None:
@@ -469,7 +475,7 @@ def thread_query(params: dict[str, str]) -> PageQuery:
         raise Problem("invalid_parameter", problem.detail, field="uri") from None
     sort, bounds = params.get("sort", Sort.OLDEST), THREAD["limit"]
     if sort not in THREAD["sort"].enum:
-        raise Problem("invalid_parameter", "sort is oldest or newest.", field="sort")
+        raise Problem("invalid_parameter", "sort is oldest, newest or best.", field="sort")
     limit = whole_number(params.get("limit", str(DEFAULT_PAGE)), bounds.minimum, bounds.maximum)
     if limit is None:
         raise Problem(
@@ -490,7 +496,7 @@ def thread_query(params: dict[str, str]) -> PageQuery:
             raise Problem(
                 "invalid_parameter", f"around is a comment id, 1 to {MAX_ID}.", field="around"
             )
-    return PageQuery(
+    query = PageQuery(
         page_uri,
         Sort(sort),
         limit,
@@ -498,6 +504,12 @@ def thread_query(params: dict[str, str]) -> PageQuery:
         before=parse_cursor(before, "before") if before else None,
         around=around_id,
     )
+    # A place in the best order means nothing in an order of time, nor a time in that one.
+    for name, cursor in (("after", query.after), ("before", query.before)):
+        if cursor is not None and (cursor.offset is None) == (query.sort is Sort.BEST):
+            detail = f"{name} comes from a page in another order than {query.sort}."
+            raise Problem("invalid_parameter", detail, field=name)
+    return query
 
 
 def thread_title(form: Mapping[str, str]) -> str:
@@ -548,8 +560,17 @@ def whole_number(raw: str, minimum: int | None, maximum: int | None) -> int | No
     return number
 
 
+def offset_cursor(offset: int) -> Cursor:
+    """A cursor of the best order: how many top-level comments come before the place it marks."""
+    return Cursor(datetime.fromtimestamp(0, UTC), 0, offset)  # no time, no comment: a place
+
+
 def cursor_token(cursor: Cursor) -> str:
-    raw = f"{cursor.created.isoformat()}|{cursor.id}".encode()
+    """`time|id` of the comment a page ends or begins with, or `offset|N` (the best order)."""
+    if cursor.offset is not None:
+        raw = f"offset|{cursor.offset}".encode()
+    else:
+        raw = f"{cursor.created.isoformat()}|{cursor.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -557,6 +578,11 @@ def parse_cursor(token: str, name: str = "after") -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, comment_id = raw.split("|")
+        if created == "offset":
+            offset = whole_number(comment_id, 0, MAX_ID)
+            if offset is None:
+                raise ValueError("no offset")
+            return offset_cursor(offset)
         moment = datetime.fromisoformat(created)
         number = whole_number(comment_id, 1, MAX_ID)
         if moment.tzinfo is None or number is None:

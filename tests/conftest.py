@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy
+from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from comments import config as settings
 from comments import db
 from comments.app import create_app
 from comments.tables import metadata
-from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, need
+from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, Mailbox, free_port, need
 
 
 def postgresql_engine_url() -> str:
@@ -125,3 +126,28 @@ def make_client(database_url, clock, tmp_path) -> Iterator:
 @pytest.fixture
 def client(make_client) -> TestClient:
     return make_client()
+
+
+# A real SMTP server
+
+
+@pytest.fixture
+def smtp_on():
+    """`smtp_on(port)` starts an SMTP server there; every one started is stopped at the end."""
+    controllers: list[Controller] = []
+
+    def start(port: int) -> Mailbox:
+        box = Mailbox(port)
+        controller = Controller(box, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        return box
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_on) -> Mailbox:
+    return smtp_on(free_port())

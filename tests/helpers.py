@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 from starlette.testclient import TestClient
@@ -59,3 +63,37 @@ DEFENSES_OFF = {
     "COMMENTS_SURGE_HOLD_RATE": "0",
     "COMMENTS_CHALLENGE_DIFFICULTY": "0",
 }
+
+
+# A real SMTP server (aiosmtpd): what it received
+
+
+@dataclasses.dataclass
+class Mailbox:
+    port: int
+    received: list[tuple[list[str], EmailMessage]] = dataclasses.field(default_factory=list)
+    refused: set[str] = dataclasses.field(default_factory=set)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [
+            message
+            for recipients, message in self.received
+            if address.lower() in (recipient.lower() for recipient in recipients)
+        ]
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -713,6 +713,8 @@ def test_config_for_the_embed(make_client):
         "surge": "normal",
         "slow_mode_seconds": 30,
         "live": True,
+        "sign_in": False,
+        "commenters": "anonymous",
     }
 
 

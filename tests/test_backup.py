@@ -88,6 +88,11 @@ def fill(client: TestClient, clock) -> None:
         store.subscriptions.ask_confirmation(conn, "bob@example.org", now, now - timedelta(days=1))
         store.subscriptions.note_reply_notice(conn, reply["id"], now)
         store.outbox.queue_message(conn, OutboxKind.EMAIL, '{"to": "ü"}', now, "ada@example.org")
+        ada = store.readers.ensure_reader(conn, site, "ada@example.org", now)
+        store.readers.claim_name(conn, ada.id, "Ada", "ada")
+        store.threads.update_comment(conn, first["id"], reader_id=ada.id, badge="author")
+        bob = store.readers.ensure_reader(conn, site, "bob@example.org", now)
+        store.readers.add_vote(conn, first["id"], bob.id, now)
 
 
 @pytest.fixture

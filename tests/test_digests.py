@@ -17,12 +17,11 @@ from comments import db, mail, store
 from comments.config import ConfigError
 from comments.models import ModeratorMail, OutboxKind, Status
 from tests import test_mail
-from tests.helpers import post
+from tests.helpers import free_port, post
 from tests.test_mail import ANN, BOB, deliver, local, text_of
 
 # The SMTP server and the app, as test_mail.py builds them.
-smtp_on = test_mail.smtp_on
-mailbox = test_mail.mailbox
+# (smtp_on and mailbox are conftest's)
 make = test_mail.make
 
 
@@ -146,7 +145,7 @@ def test_two_senders_send_one_digest(make, mailbox, clock):
 
 
 def test_a_failed_digest_is_retried_with_what_came_meanwhile(make, smtp_on, clock):
-    port = test_mail.free_port()
+    port = free_port()
     client = make(moderation="pre", moderator_emails=ANN, smtp_port=str(port))
     first = post(client, "While the server is down")["id"]
     assert deliver(client).failed == 1

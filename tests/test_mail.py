@@ -12,18 +12,15 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from comments import config as settings
@@ -33,68 +30,12 @@ from comments.config import ConfigError
 from comments.links import BAN_REASON
 from comments.models import Action, OutboxItem, OutboxKind, QueueView, Status
 from comments.outbox import LEASE, MAX_ATTEMPTS, Round, retry_delay
-from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, post
+from tests.helpers import DEFENSES_OFF, ORIGIN, SECRET, free_port, post
 
 MAIL_FROM = "comments@blog.example"
 PUBLIC_URL = "https://comments.example"
 ANN, BOB = "ann@mods.example", "bob@mods.example"
 LABELS = {"approve": "Approve it", "hide": "Hide it", "ban": "Ban its author (and hide it)"}
-
-
-# A real SMTP server
-
-
-@dataclasses.dataclass
-class Mailbox:
-    port: int
-    received: list[tuple[list[str], EmailMessage]] = dataclasses.field(default_factory=list)
-    refused: set[str] = dataclasses.field(default_factory=set)
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [
-            message
-            for recipients, message in self.received
-            if address.lower() in (recipient.lower() for recipient in recipients)
-        ]
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address in self.refused:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.original_content, policy=policy.default)
-        self.received.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_on():
-    """`smtp_on(port)` starts an SMTP server there; every one started is stopped at the end."""
-    controllers: list[Controller] = []
-
-    def start(port: int) -> Mailbox:
-        box = Mailbox(port)
-        controller = Controller(box, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        return box
-
-    yield start
-    for controller in controllers:
-        controller.stop()
-
-
-@pytest.fixture
-def mailbox(smtp_on) -> Mailbox:
-    return smtp_on(free_port())
 
 
 # A real webhook receiver

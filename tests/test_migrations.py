@@ -31,7 +31,7 @@ def test_up_down_up(empty_engine):
     db.migrate(empty_engine)
     assert table_names(empty_engine) == TABLES
     with empty_engine.connect() as conn:
-        assert db.current_revision(conn) == "0012"
+        assert db.current_revision(conn) == "0013"
     db.migrate(empty_engine, "base")
     assert table_names(empty_engine) == set()
     db.migrate(empty_engine)
@@ -67,7 +67,7 @@ def test_migrate_twice_is_a_no_op(empty_engine):
     db.migrate(empty_engine)
     db.migrate(empty_engine)
     with empty_engine.connect() as conn:
-        assert db.current_revision(conn) == "0012"
+        assert db.current_revision(conn) == "0013"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(fresh_database):

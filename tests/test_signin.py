@@ -22,7 +22,7 @@ from tests.test_admin import OWN, PASSWORD, Browser, set_password, welcome_path
 from tests.test_mail import ANN, action_links, deliver, text_of
 
 # The real SMTP server and the app that mails through it, as the mail tests have them.
-smtp_on, mailbox, make = test_mail.smtp_on, test_mail.mailbox, test_mail.make
+make = test_mail.make  # (smtp_on and mailbox are conftest's)
 
 MODERATOR = "mod@example.org"
 # Enough memory per hash that sixty at once would show (a GiB), little enough that the few

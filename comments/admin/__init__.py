@@ -54,6 +54,7 @@ routes = [
     Route("/comments/{comment_id:int}/edit", comment.edit, methods=["POST"]),
     Route("/comments/{comment_id:int}/ban", comment.ban, methods=["POST"]),
     Route("/threads/{thread_id:int}/closed", comment.set_closed, methods=["POST"]),
+    Route("/threads/{thread_id:int}/verified-only", comment.set_verified_only, methods=["POST"]),
     Route("/threads/{thread_id:int}/title", comment.set_title, methods=["POST"]),
     Route("/threads", threads.threads_page, methods=["GET"]),
     Route("/threads/{thread_id:int}/mode", threads.pin_mode, methods=["POST"]),

@@ -120,6 +120,19 @@ async def set_closed(request: Request, moderator: Moderator, data: FormData) -> 
 
 
 @form
+async def set_verified_only(request: Request, moderator: Moderator, data: FormData) -> Response:
+    verified_only = field(data, "verified_only") == "yes"
+    await run_in_threadpool(
+        admin_of(request).moderation.set_verified_only,
+        moderator.email,
+        request.path_params["thread_id"],
+        verified_only,
+    )
+    done = "verified-only" if verified_only else "anyone"
+    return redirect(safe_next(data.get("next")), done=done)
+
+
+@form
 async def set_title(request: Request, moderator: Moderator, data: FormData) -> Response:
     """The moderator's title for the thread: feeds and mails show it, readers no longer set it."""
     admin = admin_of(request)

@@ -53,6 +53,8 @@ NOTICES = {
     "lift-ban": "Lifted the ban.",
     "close": "Closed the thread to new comments.",
     "reopen": "Reopened the thread.",
+    "verified-only": "The thread takes comments from signed-in readers only.",
+    "anyone": "The thread takes comments from anyone again.",
     "retitle": "Saved the thread's title.",
     "pin-mode": "Pinned the thread's mode.",
     "lift-mode": "The server chooses the thread's mode again.",

@@ -5,12 +5,14 @@ Callers name the module as well as the function (`store.bans.active_ban(conn, ..
 site says where its SQL lives, and a newcomer finds the SQL of a feature by the feature's name:
 
 - threads: threads and their comments, the posting path and the thread pages
+- best: the thread pages in the best order (by votes)
 - changes: what each version of a thread changed, for live streams
 - defenses: what the posting defenses count (rate limits, repeated text, known authors)
 - queue: the moderation queue, its counts, readers' reports
 - audit: the audit log
 - bans: bans by email or address
 - privacy: everything stored about one email address
+- readers: verified readers, their reserved names, their votes
 - accounts: moderators, their sessions' epochs, failed sign-ins
 - outbox: mail and webhooks waiting to be sent
 - digests: comments waiting for a moderators' digest, and the digest waiting for them
@@ -31,6 +33,7 @@ from comments.store import (
     accounts,
     audit,
     bans,
+    best,
     changes,
     defenses,
     digests,
@@ -39,6 +42,7 @@ from comments.store import (
     outbox,
     privacy,
     queue,
+    readers,
     sites,
     subscriptions,
     surges,
@@ -50,6 +54,7 @@ __all__ = [
     "accounts",
     "audit",
     "bans",
+    "best",
     "changes",
     "defenses",
     "digests",
@@ -59,6 +64,7 @@ __all__ = [
     "ping",
     "privacy",
     "queue",
+    "readers",
     "sites",
     "subscriptions",
     "surges",

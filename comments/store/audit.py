@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from comments.models import Action, AuditEntry
-from comments.tables import audit_log
+from comments.tables import audit_log, comments
 
 
 def record(
@@ -21,8 +21,14 @@ def record(
     before: str | None = None,
     after: str | None = None,
     note: str | None = None,
+    reader_id: int | None = None,
 ) -> None:
-    """One line of the audit log."""
+    """One line of the audit log, keyed by the verified reader it concerns: the one named, else
+    the comment's."""
+    if reader_id is None and comment_id is not None:
+        reader_id = conn.execute(
+            select(comments.c.reader_id).where(comments.c.id == comment_id)
+        ).scalar()
     conn.execute(
         insert(audit_log).values(
             at=at,
@@ -33,6 +39,7 @@ def record(
             before=before,
             after=after,
             note=note,
+            reader_id=reader_id,
         )
     )
 

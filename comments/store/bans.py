@@ -23,6 +23,7 @@ def add_ban(
     expires: datetime | None,
     moderator: str,
     now: datetime,
+    reader_id: int | None = None,
 ) -> Ban:
     row = conn.execute(
         insert(bans)
@@ -33,6 +34,7 @@ def add_ban(
             expires=expires,
             moderator=moderator,
             created=now,
+            reader_id=reader_id,
         )
         .returning(*bans.c)
     ).one()
@@ -62,6 +64,18 @@ def active_ban(conn: Connection, email: str | None, ip_hash: str, now: datetime)
     """
     parameters = {"ip_hash": ip_hash, "now": now, "email": email.lower() if email else None}
     row = conn.execute(ACTIVE_BAN[bool(email)], parameters).first()
+    return _ban(row) if row else None
+
+
+def reader_ban(conn: Connection, reader_id: int, now: datetime) -> Ban | None:
+    """The ban in force against this verified reader, whatever email or network they use."""
+    in_force = bans.c.expires.is_(None) | (bans.c.expires > now)
+    row = conn.execute(
+        select(bans)
+        .where(bans.c.reader_id == reader_id, bans.c.lifted.is_(None), in_force)
+        .order_by(bans.c.id.desc())
+        .limit(1)
+    ).first()
     return _ban(row) if row else None
 
 

@@ -79,6 +79,14 @@ def has_same_text_since(
     return conn.execute(SAME_TEXT_SINCE[bool(email)], parameters).scalar_one()
 
 
+def reader_has_approved(conn: Connection, reader_id: int) -> bool:
+    """Whether this verified reader had a comment approved (ix_comments_reader)."""
+    approved = exists().where(
+        comments.c.reader_id == reader_id, comments.c.status == Status.APPROVED
+    )
+    return conn.execute(select(approved)).scalar_one()
+
+
 def has_approved_comment(conn: Connection, email: str | None, ip_hash: str) -> bool:
     """Whether this commenter (by email, else by address hash) was ever approved."""
     parameters = {"email": email.lower()} if email else {"ip_hash": ip_hash}

@@ -42,6 +42,7 @@ def queue(
             threads.c.title.label("thread_title"),
             threads.c.closed.label("thread_closed"),
             threads.c.title_moderated.label("thread_title_moderated"),
+            threads.c.verified_only.label("thread_verified_only"),
             func.substr(parent.c.text, 1, 200).label("parent_excerpt"),
             open_reports.label("reports"),
         )
@@ -93,6 +94,7 @@ def queue(
                 approved_before=approved,
                 hidden_before=hidden,
                 thread_title_moderated=row.thread_title_moderated,
+                thread_verified_only=row.thread_verified_only,
             )
         )
     return items, has_more
@@ -103,17 +105,30 @@ def _escape_like(text: str) -> str:
 
 
 def _author_key(comment: Comment) -> tuple[str, str]:
+    if comment.reader_id is not None:  # the person, whatever address they came from
+        return ("reader", str(comment.reader_id))
     return ("email", comment.email.lower()) if comment.email else ("ip", comment.ip_hash)
 
 
 def _author_history(
     conn: Connection, found: list[Comment]
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """(approved, hidden) comments per author (by email, else by address hash), in two queries."""
-    emails = {comment.email.lower() for comment in found if comment.email}
-    hashes = {comment.ip_hash for comment in found if not comment.email}
+    """(approved, hidden) comments per author (by verified reader, else by email, else by
+    address hash), in at most three queries."""
+    readers = {comment.reader_id for comment in found if comment.reader_id is not None}
+    anonymous = [comment for comment in found if comment.reader_id is None]
+    emails = {comment.email.lower() for comment in anonymous if comment.email}
+    hashes = {comment.ip_hash for comment in anonymous if not comment.email}
     counted = [Status.APPROVED, Status.HIDDEN]
     history: dict[tuple[str, str], list[int]] = {}
+    if readers:
+        rows = conn.execute(
+            select(comments.c.reader_id, comments.c.status, func.count())
+            .where(comments.c.reader_id.in_(readers), comments.c.status.in_(counted))
+            .group_by(comments.c.reader_id, comments.c.status)
+        )
+        for reader_id, status, count in rows:
+            history.setdefault(("reader", str(reader_id)), [0, 0])[status == Status.HIDDEN] = count
     if emails:
         rows = conn.execute(
             select(func.lower(comments.c.email), comments.c.status, func.count())

@@ -18,6 +18,7 @@ THREAD_COLUMNS = (
     threads.c.version,
     threads.c.created,
     threads.c.title_moderated,
+    threads.c.verified_only,
 )
 
 

@@ -196,6 +196,8 @@ NEW_COMMENT_COLUMNS = (
     "avatar",
     "held_reason",
     "notify",
+    "reader_id",
+    "badge",
 )
 
 
@@ -243,6 +245,8 @@ def insert_comment(
     avatar: str,
     held_reason: str | None = None,
     notify: bool = False,
+    reader_id: int | None = None,
+    badge: str | None = None,
 ) -> Comment:
     values = dict(
         thread_id=thread_id,
@@ -257,6 +261,8 @@ def insert_comment(
         avatar=avatar,
         held_reason=held_reason,
         notify=notify,
+        reader_id=reader_id,
+        badge=badge,
     )
     if parent is None:
         # A top-level comment is its own root: one statement picks its id and uses it twice.
@@ -292,9 +298,7 @@ def _page_statement(descending: bool, cursor: str | None):
     order = (top.c.created.desc(), top.c.id.desc()) if descending else (top.c.created, top.c.id)
     roots = (
         select(top.c.id)
-        .where(
-            top.c.thread_id == thread_id, top.c.parent_id.is_(None), _has_visible(top, thread_id)
-        )
+        .where(top.c.thread_id == thread_id, top.c.parent_id.is_(None), has_visible(top, thread_id))
         .order_by(*order)
         .limit(bindparam("b_limit"))
     )
@@ -352,7 +356,7 @@ def _trimmed(found: list[Comment], descending: bool, limit: int) -> tuple[list[C
     return [comment for comment in found if comment.root_id != dropped], True
 
 
-def _has_visible(top, thread_id: int):
+def has_visible(top, thread_id: int):
     """Something in the subtree of this top-level comment is approved."""
     member = comments.alias("member")
     return exists().where(
@@ -363,6 +367,8 @@ def _has_visible(top, thread_id: int):
 
 
 # Built once: building a page's statement cost more than running it (as for ROOT_AND_PLACE).
+# The orders of time: the best order pages by place (store.best).
+TIME_SORTS = (Sort.OLDEST, Sort.NEWEST)
 PAGES = {
     (descending, cursor): _page_statement(descending, cursor)
     for descending in (False, True)
@@ -393,7 +399,7 @@ def _root_and_place_statement(sort: Sort):
 
 
 # Built once, one per order: building it cost 1.5 ms a permalink, more than running it.
-ROOT_AND_PLACE = {sort: _root_and_place_statement(sort) for sort in Sort}
+ROOT_AND_PLACE = {sort: _root_and_place_statement(sort) for sort in TIME_SORTS}
 
 
 def _permalink_page_statement(sort: Sort):
@@ -417,7 +423,7 @@ def _permalink_page_statement(sort: Sort):
             top.c.thread_id == thread_id,
             top.c.parent_id.is_(None),
             position <= at if descending else position >= at,
-            _has_visible(top, thread_id),
+            has_visible(top, thread_id),
         )
         .order_by(*order)
         .limit(bindparam("b_limit"))
@@ -428,7 +434,7 @@ def _permalink_page_statement(sort: Sort):
     )
 
 
-PERMALINK_PAGES = {sort: _permalink_page_statement(sort) for sort in Sort}
+PERMALINK_PAGES = {sort: _permalink_page_statement(sort) for sort in TIME_SORTS}
 
 
 def permalink_page(
@@ -512,6 +518,12 @@ def delete_comment_row(conn: Connection, comment_id: int) -> None:
 
 def set_thread_closed(conn: Connection, thread_id: int, closed: bool) -> None:
     conn.execute(update(threads).where(threads.c.id == thread_id).values(closed=closed))
+
+
+def set_thread_verified_only(conn: Connection, thread_id: int, verified_only: bool) -> None:
+    conn.execute(
+        update(threads).where(threads.c.id == thread_id).values(verified_only=verified_only)
+    )
 
 
 def lock_thread(conn: Connection, thread_id: int) -> None:

@@ -54,6 +54,22 @@
       again: 'Slow mode: you can post again in {n} s.', go: 'You can post again.',
       pow: 'Checking that you are not a bot… {n}%',
       nw: 'No new comments|{n} new comment|{n} new comments',
+      best: 'Best', ok: 'verified', b_moderator: 'Moderator', b_author: 'Author',
+      up: 'Upvote', vc: 'no votes|{n} vote|{n} votes', vneed: 'Sign in to vote.',
+      vown: 'You cannot vote for your own comment.',
+      sign: 'Sign in with your email', link: 'Email me a link', check: 'Check your mail: we sent you a link.',
+      only: 'Only signed-in readers can comment on this thread.', need: 'Sign in to comment on this thread.',
+      as: 'Commenting as {n}', sin: 'Signed in as {n}', mine: 'My comments', none: 'You have not commented yet.',
+      out: 'Sign out', all: 'Sign out everywhere', exp: 'Export my data', erase: 'Erase everything',
+      wipe: 'Really erase everything?', replies: 'Email me replies', done: 'Saved.',
+      bye: 'Signed out.', byeall: 'Signed out on every device.', erased: 'Everything is erased.',
+      lapsed: 'You were signed out. Please sign in again.',
+      rname: 'This name belongs to a signed-in reader. Sign in if it is yours.',
+      rmail: 'This address belongs to a signed-in reader. Sign in if it is yours.',
+      taken: 'Another reader already has this name. Please choose another.',
+      bad_name: 'Please choose another name.', noname: 'Choose the name shown with your comments.',
+      many: 'Too many attempts. Please try again later.',
+      badlink: 'This sign-in link was used or has expired. Ask for a new one.',
     },
   };
   const loading = {};
@@ -69,6 +85,9 @@
     thread_closed: 'closed', edit_window_closed: 'lost', token_missing: 'lost', token_invalid: 'lost',
     token_foreign: 'lost', comment_not_editable: 'lost', comment_not_found: 'lost', comment_changed: 'lost',
     network: 'net', database_unavailable: 'net', storage_full: 'net', server_busy: 'net', request_timeout: 'net',
+    sign_in_required: 'need', name_reserved: 'rname', email_reserved: 'rmail', reader_token_invalid: 'lapsed',
+    name_taken: 'taken', name_invalid: 'bad_name', too_many_attempts: 'many',
+    link_invalid: 'badlink', link_used: 'badlink', own_comment: 'vown',
   };
 
   const pickLang = (...tags) => {
@@ -133,7 +152,8 @@
   };
 
   // localStorage, one key: me = the reader's name/email/website; c[id] = an own comment's edit
-  // token t, local expiry u, text x, uri, and p, a copy while it awaits moderation.
+  // token t, local expiry u, text x, uri, and p, a copy while it awaits moderation; r = the
+  // signed-in reader: token, expires, reader (id, name, email, badge, notify_replies).
   const memory = () => {
     try {
       return JSON.parse(localStorage.getItem(KEY)) || {};
@@ -151,6 +171,18 @@
   };
   const mine = (id) => (memory().c || {})[id] || {};
   const forget = (id) => remember((m) => delete m.c[id]);
+  // The signed-in reader, while the token lasts; dropped, every thread shows it at once.
+  const signed = () => {
+    const r = memory().r;
+    if (r && Date.parse(r.expires) > Date.now()) return r;
+    if (r) remember((m) => delete m.r);
+  };
+  const token = () => (signed() || {}).token;
+  const keep = (r) => remember((m) => (m.r = { token: r.token, expires: r.expires, reader: r.reader }));
+  const drop = () => {
+    remember((m) => delete m.r);
+    threads.forEach(sync);
+  };
 
   const api = async (method, path, body, token) => {
     const headers = {};
@@ -163,9 +195,22 @@
       throw { code: 'network' };
     }
     const data = await r.json().catch(() => ({}));
+    if (data.code === 'reader_token_invalid') drop(); // signed out everywhere, or erased
     if (!r.ok) throw { code: 'network', ...data }; // a proxy's error page has no code
     return data;
   };
+  // A mailed sign-in link, <page>#comments-sign-in=<link>: off the address bar at once (a reload
+  // or a shared URL must not carry it), then traded for a reader token; `flash`: why not.
+  const hash = /^#comments-sign-in=(.+)/.exec(location.hash);
+  let arrived = !!hash;
+  let flash;
+  if (hash) history.replaceState(history.state, '', location.pathname + location.search);
+  const signing = hash && api('POST', 'sign-in/complete', { link: decodeURIComponent(hash[1]) }).then((r) => {
+    keep(r);
+    if (r.name_taken) flash = 'name_taken'; // signed in without it: someone took it meanwhile
+  }, (e) => {
+    if (!signed()) flash = e.code; // else signed in already (by the same link, say): nothing to tell
+  });
   const getConfig = (uri) => configs[uri] || (configs[uri] = api('GET', 'config?' + new URLSearchParams({ uri })).catch(() => ({})));
   // "A form was opened now": the server holds comments written implausibly fast.
   const getStamp = () => stamp || (stamp = api('GET', 'stamp').then((r) => r.stamp, () => {}));
@@ -201,12 +246,12 @@
   const render = async (el, options) => {
     const d = { ...DEFAULTS, ...el.dataset, ...options };
     const lang = langOf(el, d);
-    await need(lang);
+    await Promise.all([need(lang), signing]);
     const t = (key, n) => tr(lang, key, n);
     const T = {
       el, lang, t, uri: d.uri || location.pathname + location.search, title: d.title || doc.title, gen: 0, count: 0,
-      sort: d.sort === 'newest' ? 'newest' : 'oldest', limit: Math.min(200, Math.max(1, parseInt(d.limit, 10) || 20)),
-      still: d.live + '' === 'false', version: 0, told: 0, fresh: new Set(), cut: new Set(),
+      sort: /^(newest|best)$/.test(d.sort) ? d.sort : 'oldest', limit: Math.min(200, Math.max(1, parseInt(d.limit, 10) || 20)),
+      still: d.live + '' === 'false', version: 0, told: 0, fresh: new Set(), cut: new Set(), voted: new Set(), mine: new Set(), was: !!signed(),
     };
     shut(el.cmThread);
     threads.delete(el.cmThread);
@@ -237,7 +282,7 @@
     T.h = set(h('h2', 'cm-title', t('wait')), { tabindex: -1, id: 'cm' + ++seq });
     set(root, { role: 'region', 'aria-labelledby': T.h.id }); // a landmark named by its heading
     const sort = set(h('div', 'cm-sort'), { role: 'group', 'aria-label': t('sort') });
-    for (const s of ['oldest', 'newest']) {
+    for (const s of ['oldest', 'newest', 'best']) {
       const b = button(t(s), '', () => {
         if (T.sort === s) return;
         T.sort = s;
@@ -248,6 +293,7 @@
     }
     const head = h('div', 'cm-head');
     head.append(T.h, sort);
+    T.bar = h('div');
     T.top = h('div');
     T.status = h('p', 'cm-status');
     T.list = h('ol', 'cm-list');
@@ -256,7 +302,7 @@
     T.live = set(h('div', 'cm-sr'), { 'aria-live': 'polite' });
     T.pill = set(h('div', 'cm-fresh'), { hidden: '' });
     T.pill.append((T.news = button('', 'cm-btn', () => catchUp(T))));
-    root.append(head, T.top, T.status, T.less, T.pill, T.list, T.more, T.live);
+    root.append(T.bar, head, T.top, T.status, T.less, T.pill, T.list, T.more, T.live);
     reload(T);
     return T;
   };
@@ -284,6 +330,8 @@
     T.surge = cfg.surge;
     T.slow = cfg.slow_mode_seconds;
     T.push = !T.still && !!cfg.live;
+    T.signin = cfg.sign_in;
+    T.only = cfg.commenters === 'verified-only';
     if (k !== 'after' && k !== 'before') T.version = Math.max(T.version, d.thread.version || 0); // what it shows
     if (k !== 'before') T.next = d.next;
     if (k !== 'after') T.less.hidden = !(T.prev = d.prev);
@@ -317,7 +365,23 @@
     T.status.hidden = !T.unseen; // say why the link lands on no comment, rather than nothing
     T.status.textContent = T.unseen ? T.t('unseen') : '';
     if (T.unseen) say(T, T.t('unseen'));
-    if (!T.top.firstChild) T.top.append(T.closed ? h('p', 'cm-status', T.t('closed')) : composer(T));
+    if (!T.top.firstChild) {
+      T.top.append(T.closed ? h('p', 'cm-status', T.t('closed')) : (T.form = composer(T)));
+      if (T.signin) T.top.append((T.in = signIn(T)));
+    }
+    const r = signed();
+    if (r) {
+      api('GET', 'me/votes?' + new URLSearchParams({ uri: T.uri }), null, r.token).then((d) => {
+        for (const id of d.votes) T.voted.add(id);
+        for (const id of d.mine) T.mine.add(id); // no vote for one's own
+        for (const id of [...d.votes, ...d.mine]) {
+          const li = shown(T, id);
+          if (li && li.vote) tally(T, li.vote, li.c);
+        }
+      }, () => {});
+    }
+    sync(T);
+    if (arrived) arrive(T);
     await restore(T);
     goto(T);
     live(T);
@@ -388,6 +452,8 @@
       meta.append(/^https?:\/\//i.test(c.website)
         ? set(h('a', 'cm-author', name), { href: c.website, rel: 'nofollow ugc noopener' })
         : h('span', 'cm-author', name));
+      if (c.verified) meta.append(tick(T));
+      if (LANG.en['b_' + c.badge]) meta.append(h('span', 'cm-role', t('b_' + c.badge))); // moderator, author
     }
     const link = set(h('a', 'cm-time'), { href: location.href.split('#')[0] + '#comment-' + c.id });
     link.append(set(h('time', 0, ago(c.created, T.lang)), { datetime: c.created, title: when(c.created, T.lang) }));
@@ -404,7 +470,11 @@
     if (gone) body.textContent = t('removed');
     else body.innerHTML = c.html; // sanitized by the server
     const acts = h('div', 'cm-acts');
-    if (!gone && !pending && !T.closed) {
+    if (!gone && !pending && T.signin) {
+      const b = (li.vote = button('', 'cm-link cm-vote', () => vote(T, li, b)));
+      acts.append(tally(T, b, c));
+    }
+    if (!gone && !pending && !T.closed && (!T.only || signed())) {
       const b = button(t('reply'), 'cm-link', () => replyTo(T, li, b));
       acts.append(set(b, { 'aria-expanded': false }));
     }
@@ -426,22 +496,29 @@
     card.replaceChildren(avatar(gone ? '' : c.avatar || ''), meta, body, acts);
   };
 
+  // A labelled input and the line for its error: [box, input].
+  const field = (name, label, note, tag) => {
+    const id = 'cm' + ++seq;
+    const box = h('div', 'cm-f');
+    const lab = set(h('label', 0, label), { for: id });
+    if (note) lab.append(' ', h('small', 0, note));
+    const input = set(h(tag || 'input'), { id, name, 'aria-describedby': id + 'e' });
+    input.err = set(h('p', 'cm-e'), { id: id + 'e', hidden: '' });
+    box.append(lab, input, input.err);
+    return [box, input];
+  };
+  const form = (cls) => {
+    const f = h('form', cls);
+    f.noValidate = true;
+    f.err = set(h('p', 'cm-e'), { hidden: '' });
+    return f;
+  };
+
   // A form for a new comment (no li), a reply to li, or an edit of li (edit).
   const composer = (T, li, edit) => {
     const t = T.t;
     const me = memory().me || {};
-    const f = h('form', 'cm-form');
-    f.noValidate = true;
-    const field = (name, label, note, tag) => {
-      const id = 'cm' + ++seq;
-      const box = h('div', 'cm-f');
-      const lab = set(h('label', 0, label), { for: id });
-      if (note) lab.append(' ', h('small', 0, note));
-      const input = set(h(tag || 'input'), { id, name, 'aria-describedby': id + 'e' });
-      input.err = set(h('p', 'cm-e'), { id: id + 'e', hidden: '' });
-      box.append(lab, input, input.err);
-      return [box, input];
-    };
+    const f = form('cm-form');
     const [textBox, text] = field('text', t('text'), 0, 'textarea');
     textBox.firstChild.className = 'cm-sr';
     set(text, { placeholder: t('ph'), rows: 4, 'aria-describedby': text.id + 'h ' + text.id + 'e' });
@@ -503,9 +580,17 @@
       const [trap, bait] = field('honeypot', t('hp'));
       set(bait, { tabindex: -1, autocomplete: 'off' });
       set(trap, { 'aria-hidden': 'true' }).className = 'cm-hp';
-      f.append(ids, notify, trap);
+      // Signed in, the server names the author: "Commenting as Rosa ✓" for the name and email.
+      const as = h('p', 'cm-as');
+      f.who = (r) => {
+        const name = r && r.reader.name; // without one yet, they take the first they write under
+        as.hidden = !(ids.firstChild.hidden = !!name);
+        ids.children[1].hidden = notify.hidden = !!r;
+        if (name) as.replaceChildren(t('as', name), ' ', tick(T));
+      };
+      f.who(signed());
+      f.append(as, ids, notify, trap);
     }
-    f.err = set(h('p', 'cm-e'), { hidden: '' });
     const bar = h('div', 'cm-bar');
     if (T.mod && !edit) bar.append(h('p', 'cm-note', T.until ? t('modu', until(T.until, T.lang)) : t('mod')));
     else if (/slow|hold/.test(T.surge) && !edit) bar.append(h('p', 'cm-note', t(T.surge, T.slow)));
@@ -525,6 +610,10 @@
     return f;
   };
 
+  const clean = (f) => {
+    for (const e of f.querySelectorAll('.cm-e')) e.hidden = true;
+    for (const e of f.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+  };
   // A problem goes next to the input its `field` names, else under the form.
   const fail = (T, f, e) => {
     const input = e.field && f.elements[e.field];
@@ -540,8 +629,7 @@
 
   const send = async (T, f, li, edit) => {
     if (f.busy) return;
-    for (const e of f.querySelectorAll('.cm-e')) e.hidden = true;
-    for (const e of f.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+    clean(f);
     const v = {};
     for (const input of f.elements) {
       if (input.type === 'checkbox') v[input.name] = input.checked || undefined;
@@ -628,11 +716,17 @@
 
   const post = async (T, f, li, v) => {
     Object.assign(v, { uri: T.uri, title: T.title || undefined, parent: li && li.c.id, stamp: await getStamp() });
+    const r = signed();
+    if (r) { // the server knows who they are; replies are mailed as their settings say
+      if (r.reader.name) delete v.author;
+      delete v.email;
+      v.notify = r.reader.notify_replies || undefined;
+    }
     let c;
     try {
       for (let i = 0; !c; i++) {
         try {
-          c = await api('POST', 'comments', v);
+          c = await api('POST', 'comments', v, r && r.token);
         } catch (e) {
           if (!e.challenge || i > 2) throw e;
           v.challenge = e.challenge.token;
@@ -644,11 +738,12 @@
     }
     const pending = c.status === 'pending';
     remember((m) => {
-      m.me = { author: v.author, email: v.email, website: v.website, notify: v.notify };
+      if (!r) m.me = { author: v.author, email: v.email, website: v.website, notify: v.notify };
       // The window by the server's clock, counted from now on ours, less a second of slack.
       const u = Date.now() + Date.parse(c.editable_until) - Date.parse(c.created) - 1e3;
       m.c[c.id] = { t: c.edit_token, u, x: v.text, uri: T.uri, p: pending && { ...c, edit_token: 0 } };
     });
+    if (r && !r.reader.name) keep({ ...r, reader: { ...r.reader, name: c.author } }), threads.forEach(sync);
     place(T, node(T, c), true);
     if (!pending && !T.fresh.delete(c.id)) setCount(T, T.count + 1); // unless the stream told of it first
     fresh(T);
@@ -761,9 +856,13 @@
     } catch (e) {
       if (ERRORS[e.code] === 'lost') forget(li.c.id);
       fill(T, li, li.c);
-      card.append(h('p', 'cm-e', t(ERRORS[e.code] || 'oops', e.code)));
-      say(T, card.lastChild.textContent);
+      oops(T, card, e);
     }
+  };
+  // A problem with a button's action, under its card (or panel).
+  const oops = (T, el, e) => {
+    const p = el.querySelector(':scope > .cm-e') || el.appendChild(h('p', 'cm-e'));
+    say(T, (p.textContent = T.t(ERRORS[e.code] || 'oops', e.code)));
   };
 
   // Own comments awaiting moderation survive reloads: fetched with their token while it lasts,
@@ -788,6 +887,221 @@
     remember((m) => {
       for (const id in m.c) if (m.c[id].u < now && !m.c[id].p) delete m.c[id];
     });
+  };
+
+  // Verified readers. ✓ for the eye, "verified" for screen readers.
+  const tick = (T) => {
+    const s = set(h('span', 'cm-ok'), { title: T.t('ok') });
+    s.append(set(h('span', 0, '✓'), { 'aria-hidden': true }), h('span', 'cm-sr', T.t('ok')));
+    return s;
+  };
+  // One upvote per signed-in reader; others are told to sign in, and taken to the form for it.
+  const tally = (T, b, c) => {
+    b.textContent = '▲ ' + (c.votes || 0).toLocaleString(T.lang);
+    b.disabled = T.mine.has(c.id);
+    return set(b, { 'aria-pressed': T.voted.has(c.id), 'aria-label': T.t('up') + ', ' + plural(T.lang, c.votes || 0, 'vc') });
+  };
+  const vote = async (T, li, b) => {
+    const r = signed();
+    if (!r) return say(T, T.t('vneed')), T.open();
+    try {
+      const v = await api(T.voted.has(li.c.id) ? 'DELETE' : 'POST', `comments/${li.c.id}/vote`, null, r.token);
+      T.voted[v.voted ? 'add' : 'delete'](li.c.id);
+      li.c.votes = v.votes;
+      tally(T, b, li.c);
+    } catch (e) {
+      oops(T, li.firstChild, e);
+    }
+  };
+
+  // The reader's state wherever it shows: the bar, the forms, each comment's buttons.
+  const sync = (T) => {
+    const r = signed();
+    const had = T.bar.contains(T.sr.activeElement);
+    if (!r !== !T.bar.firstChild) T.bar.replaceChildren(...(r ? bar(T) : []));
+    if (had && !r) T.h.focus();
+    if (r) T.me.textContent = T.t('sin', r.reader.name || T.t('anon'));
+    else T.voted.clear();
+    if (T.in) T.in.hidden = !!r;
+    if (T.form) T.form.hidden = T.only && !r;
+    for (const f of T.sr.querySelectorAll('form')) if (f.who) f.who(r);
+    if (T.was === (T.was = !!r)) return; // the cards were drawn for it
+    for (const li of T.sr.querySelectorAll('.cm-c')) if (!li.ed) fill(T, li, li.c);
+  };
+  const bye = (T, key) => {
+    drop();
+    say(T, T.t(key));
+  };
+  // Back from the mailed link: signed in (then a name to choose, if it has none), or why not.
+  const arrive = (T) => {
+    const r = signed();
+    arrived = false;
+    if (r) {
+      T.bar.scrollIntoView({ block: 'center' });
+      say(T, T.me.textContent);
+      if (!r.reader.name || flash) T.bar.querySelector('[aria-expanded]').click();
+    } else if (T.in) {
+      T.in.prepend(h('p', 'cm-e', T.t(ERRORS[flash] || 'oops', flash)));
+      T.open();
+      say(T, T.in.firstChild.textContent);
+    }
+  };
+
+  // "Sign in with your email": a disclosure under the form, or open in its place where the
+  // thread takes signed-in readers only. The link comes by mail, back to this page.
+  const signIn = (T) => {
+    const t = T.t;
+    const me = memory().me || {};
+    const box = h('div', 'cm-in');
+    const f = set(form('cm-form'), { id: 'cm' + ++seq, 'aria-label': t('sign') });
+    const [eb, email] = field('email', t('email'));
+    const [nb, name] = field('name', t('author'), t('opt'));
+    set(email, { type: 'email', autocomplete: 'email' }).value = me.email || '';
+    set(name, { autocomplete: 'nickname' }).value = me.author || '';
+    const ids = h('div', 'cm-ids');
+    const go = h('div', 'cm-bar');
+    ids.append(eb, nb);
+    go.append(set(h('button', 'cm-btn', t('link')), { type: 'submit' }));
+    f.append(ids, f.err, go);
+    const sent = set(h('p', 'cm-note', t('check')), { tabindex: -1, hidden: '' });
+    const open = () => {
+      f.hidden = !(sent.hidden = true);
+      set(b, { 'aria-expanded': true });
+      email.focus();
+    };
+    const b = button(t('sign'), 'cm-link', () => (f.hidden ? open() : set(b, { 'aria-expanded': !(f.hidden = true) })));
+    T.open = () => (sent.hidden ? open() : sent.focus());
+    f.hidden = !T.only;
+    box.append(T.only ? h('p', 'cm-note', t('only')) : set(b, { 'aria-expanded': false, 'aria-controls': f.id }), f, sent);
+    f.onsubmit = async (e) => {
+      e.preventDefault();
+      if (f.busy) return;
+      clean(f);
+      f.busy = true;
+      try {
+        await api('POST', 'sign-in', { email: email.value.trim(), name: name.value.trim() || undefined, page: location.href.split('#')[0] });
+        f.hidden = !(sent.hidden = false);
+        set(b, { 'aria-expanded': false });
+        sent.focus();
+        say(T, t('check'));
+      } catch (e) {
+        fail(T, f, e);
+      }
+      f.busy = false;
+    };
+    return box;
+  };
+
+  // "Signed in as Rosa ✓ · My comments · Sign out"; My comments opens the reader's panel.
+  const bar = (T) => {
+    const t = T.t;
+    const line = h('div', 'cm-me');
+    const p = set(h('div', 'cm-panel'), { id: 'cm' + ++seq, hidden: '', role: 'region', 'aria-label': t('mine'), tabindex: -1 });
+    const b = button(t('mine'), 'cm-link', () => {
+      b.setAttribute('aria-expanded', !(p.hidden = !p.hidden));
+      if (!p.hidden) panel(T, p);
+    });
+    p.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') b.click(), b.focus();
+    });
+    const dot = () => set(h('span', 0, '·'), { 'aria-hidden': true });
+    const who = h('span');
+    who.append((T.me = h('span')), ' ', tick(T));
+    line.append(who, dot(), set(b, { 'aria-expanded': false, 'aria-controls': p.id }), dot(), button(t('out'), 'cm-link', () => bye(T, 'bye')));
+    return [line, p];
+  };
+
+  // The reader's page: their comments (links to them), their name, replies by mail, their data.
+  const panel = (T, p) => {
+    const t = T.t;
+    const r = signed();
+    const list = h('ol', 'cm-mine');
+    const more = set(button(t('more'), 'cm-link', () => load(more.next)), { hidden: '' });
+    const load = async (before) => {
+      try {
+        const d = await api('GET', 'me?' + new URLSearchParams(before ? { before } : {}), null, r.token);
+        for (const c of d.comments) list.append(entry(T, c));
+        if (!list.firstChild) list.append(h('li', 0, t('none')));
+        more.hidden = !(more.next = d.next);
+      } catch (e) {
+        oops(T, p, e);
+      }
+    };
+    const f = form('cm-row');
+    const [box, name] = field('name', t('author'));
+    set(name, { autocomplete: 'nickname' }).value = r.reader.name || '';
+    box.insertBefore(set(h('button', 'cm-btn cm-ghost', t('save')), { type: 'submit' }), name.err);
+    f.append(box, f.err);
+    f.onsubmit = (e) => {
+      e.preventDefault();
+      patch(T, f, { name: name.value.trim() });
+    };
+    const check = set(h('input'), { type: 'checkbox' });
+    check.checked = r.reader.notify_replies;
+    check.onchange = () => patch(T, f, { notify_replies: check.checked });
+    const lab = h('label', 'cm-check');
+    lab.append(check, ' ', t('replies'));
+    const acts = h('div', 'cm-acts');
+    const erase = button(t('erase'), 'cm-link', () => wipe(T, p, erase));
+    const all = () => api('POST', 'me/sign-out-everywhere', null, r.token).then(() => bye(T, 'byeall'), (e) => oops(T, p, e));
+    acts.append(button(t('exp'), 'cm-link', () => download(T, p)), button(t('all'), 'cm-link', all), erase);
+    p.replaceChildren(list, more, f, lab, acts);
+    load();
+    if (r.reader.name && !flash) return p.focus();
+    name.err.textContent = t(flash ? 'taken' : 'noname'); // signed in without one, or not the one asked
+    name.err.hidden = flash = 0;
+    name.focus();
+  };
+  const entry = (T, c) => {
+    const li = h('li');
+    const text = new DOMParser().parseFromString(c.html || '', 'text/html').body.textContent; // inert: text only
+    const about = [ago(c.created, T.lang), plural(T.lang, c.votes || 0, 'vc'), c.status === 'pending' ? T.t('pend') : c.status !== 'approved' && T.t('removed')];
+    li.append(set(h('a', 0, c.title || c.uri), { href: new URL(c.uri, location.href).href.split('#')[0] + '#comment-' + c.id }),
+      h('p', 0, text.length > 120 ? text.slice(0, 120) + '…' : text), h('small', 0, about.filter(Boolean).join(' · ')));
+    return li;
+  };
+  const patch = async (T, f, v) => {
+    clean(f);
+    try {
+      keep({ ...signed(), reader: (await api('PATCH', 'me', v, token())).reader });
+      threads.forEach(sync);
+      say(T, T.t('done'));
+    } catch (e) {
+      fail(T, f, e);
+    }
+  };
+  // The export, as a file: fetched with the token, saved from a blob: URL (no inline script).
+  const download = async (T, p) => {
+    try {
+      const d = await api('GET', 'me/export', null, token());
+      const a = set(h('a'), { download: 'comments.json', href: URL.createObjectURL(new Blob([JSON.stringify(d, null, 2)], { type: 'application/json' })) });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 6e4);
+    } catch (e) {
+      oops(T, p, e);
+    }
+  };
+  // Erased on the server: their comments on screen turn into "removed" in place.
+  const wipe = async (T, p, b) => {
+    if (!confirmed(T, b, T.t('erase'), T.t('wipe'))) return;
+    const r = signed();
+    let ids;
+    try {
+      ids = new Set((await api('DELETE', 'me', null, r.token)).erased.ids);
+    } catch (e) {
+      return oops(T, p, e);
+    }
+    for (const X of threads) {
+      for (const li of X.sr.querySelectorAll('.cm-c')) {
+        const c = li.c;
+        if (!ids.has(c.id) || li.classList.contains('cm-gone')) continue;
+        X.cut.add(c.id); // its event is not counted again
+        if (c.status === 'approved') setCount(X, X.count - 1);
+        li.c = { ...c, status: 'deleted' };
+      }
+    }
+    remember((m) => delete m.me);
+    bye(T, 'erased');
   };
 
   // Earlier comments go on top; what the reader was looking at stays where it was on screen

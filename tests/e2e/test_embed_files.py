@@ -16,14 +16,18 @@ def gzipped(path: Path) -> int:
 
 
 def test_embed_fits_the_size_budget():
-    """17 KB gzipped, script and stylesheet (12 KB until slow mode, the bot challenge and
-    permalinks came, 15 KB until live updates came); a language other than English adds at
-    most 1.25 KB (1 KB until the report form, slow mode, the challenge and deep threads brought
-    their strings), fetched only by readers who need it."""
+    """21 KB gzipped, script and stylesheet (12 KB until slow mode, the bot challenge and
+    permalinks came, 15 KB until live updates came, 17 KB until verified readers came: the
+    sign-in form and the return from the mailed link, the signed-in bar and the reader's panel
+    with their comments, export and erasure, votes and the best sort: about 4.3 KB, most of it
+    met by every reader (sign-in form, votes, marks), the panel too small to be worth a second
+    request for signed-in readers only); a language other than English adds at most 1.75 KB
+    (1 KB until the report form, slow mode, the challenge and deep threads brought their
+    strings, 1.25 KB until verified readers did), fetched only by readers who need it."""
     embed = gzipped(STATIC / "embed.js") + gzipped(STATIC / "embed.css")
-    assert embed <= 17 * 1024, embed
+    assert embed <= 21 * 1024, embed
     largest_language = max(gzipped(path) for path in (STATIC / "i18n").glob("*.json"))
-    assert largest_language <= 1280, largest_language
+    assert largest_language <= 1792, largest_language
 
 
 def test_every_language_has_every_key():

@@ -261,30 +261,21 @@ class ModerationService:
         return ban
 
     def set_closed(self, moderator: str, thread_id: int, closed: bool) -> None:
-        with transaction(self.engine, write=True) as conn:
-            store.threads.lock_thread(conn, thread_id)
-            store.threads.set_thread_closed(conn, thread_id, closed)
-            store.threads.refresh_thread(conn, thread_id)
-            store.audit.record(
-                conn,
-                at=self.clock(),
-                moderator=moderator,
-                action=Action.CLOSE if closed else Action.REOPEN,
-                thread_id=thread_id,
-            )
+        action = Action.CLOSE if closed else Action.REOPEN
+        self._switch_thread(moderator, thread_id, action, closed=closed)
 
     def set_verified_only(self, moderator: str, thread_id: int, verified_only: bool) -> None:
         """Whether the thread takes comments from signed-in readers only (a heated one)."""
+        action = Action.VERIFIED_ONLY if verified_only else Action.ANYONE
+        self._switch_thread(moderator, thread_id, action, verified_only=verified_only)
+
+    def _switch_thread(self, moderator: str, thread_id: int, action: Action, **value: bool) -> None:
         with transaction(self.engine, write=True) as conn:
             store.threads.lock_thread(conn, thread_id)
-            store.threads.set_thread_verified_only(conn, thread_id, verified_only)
+            store.threads.set_thread_switch(conn, thread_id, **value)
             store.threads.refresh_thread(conn, thread_id)
             store.audit.record(
-                conn,
-                at=self.clock(),
-                moderator=moderator,
-                action=Action.VERIFIED_ONLY if verified_only else Action.ANYONE,
-                thread_id=thread_id,
+                conn, at=self.clock(), moderator=moderator, action=action, thread_id=thread_id
             )
 
     def set_title(self, moderator: str, thread_id: int, title: str) -> None:

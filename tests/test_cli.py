@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,7 @@ from starlette.testclient import TestClient
 
 from comments import config as settings
 from comments.app import create_app
-from tests.helpers import SECRET, post
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import SECRET, free_port, post
 
 
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -516,14 +516,10 @@ def delete_comment_row(conn: Connection, comment_id: int) -> None:
     conn.execute(delete(comments).where(comments.c.id == comment_id))
 
 
-def set_thread_closed(conn: Connection, thread_id: int, closed: bool) -> None:
-    conn.execute(update(threads).where(threads.c.id == thread_id).values(closed=closed))
-
-
-def set_thread_verified_only(conn: Connection, thread_id: int, verified_only: bool) -> None:
-    conn.execute(
-        update(threads).where(threads.c.id == thread_id).values(verified_only=verified_only)
-    )
+def set_thread_switch(conn: Connection, thread_id: int, **value: bool) -> None:
+    """Set one of a thread's switches a moderator turns: `closed`, `verified_only`."""
+    assert set(value) <= {"closed", "verified_only"}, value
+    conn.execute(update(threads).where(threads.c.id == thread_id).values(**value))
 
 
 def lock_thread(conn: Connection, thread_id: int) -> None:

@@ -460,7 +460,7 @@ def test_a_post_the_server_cannot_take_now_says_so_and_keeps_the_text(
     widget = open_thread(page, host.page(unique, server))
     form = widget.locator("form").first
     write(form, "Worth keeping")
-    expect(widget.get_by_text("The comment server is not answering.")).to_be_visible()
+    expect(form.get_by_text("The comment server is not answering.")).to_be_visible()
     expect(form.locator("textarea")).to_have_value("Worth keeping")
 
 

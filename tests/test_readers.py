@@ -14,6 +14,7 @@ from comments.models import Action
 from comments.names import name_key
 from tests import test_mail
 from tests.helpers import ORIGIN, Mailbox, assert_problem, post
+from tests.test_admin import signed_in
 
 PAGE = ORIGIN + "/post/"
 ROSA, LUIS = "rosa@readers.example", "luis@readers.example"
@@ -251,15 +252,20 @@ def test_a_verified_only_site_takes_signed_in_readers(make, mailbox):
     assert posted.status_code == 201
 
 
-def test_moderators_make_one_thread_verified_only(client, mailbox):
+def test_moderators_make_one_thread_verified_only(make, mailbox):
+    client = make(public_url="http://testserver")  # the admin's cookie is Secure on https
+    moderator = signed_in(client)
     first = post(client, "x")
-    moderation = client.app.state.moderation
-    with db.transaction(moderation.engine) as conn:
-        thread = store.threads.get_thread(conn, "blog.example", "/post/")
-    moderation.set_verified_only("mod@blog.example", thread.id, True)
-    assert (
-        client.get("/api/config", params={"uri": "/post/"}).json()["commenters"] == "verified-only"
+    page = moderator.get(f"/admin/comments/{first['id']}")
+    assert "anyone the site allows" in page.text
+    thread_id = int(re.search(r"/admin/threads/(\d+)/verified-only", page.text)[1])
+    switched = moderator.post(
+        f"/admin/threads/{thread_id}/verified-only", {"verified_only": "yes", "next": "/admin/"}
     )
+    assert switched.headers["location"] == "/admin/?done=verified-only"
+    assert "signed-in readers only" in moderator.get(f"/admin/comments/{first['id']}").text
+    config = client.get("/api/config", params={"uri": "/post/"}).json()
+    assert config["commenters"] == "verified-only"
     assert client.get("/api/config", params={"uri": "/other/"}).json()["commenters"] == "anonymous"
     assert_problem(
         client.post("/api/comments", json={"uri": "/post/", "text": "y", "parent": first["id"]}),
@@ -270,11 +276,14 @@ def test_moderators_make_one_thread_verified_only(client, mailbox):
     rosa = sign_in(client, mailbox, ROSA, "Rosa")
     posted = client.post("/api/comments", json={"uri": "/post/", "text": "y"}, headers=bearer(rosa))
     assert posted.status_code == 201
-    moderation.set_verified_only("mod@blog.example", thread.id, False)
+    moderator.post(f"/admin/threads/{thread_id}/verified-only", {"verified_only": "no"})
     post(client, "anyone again")
-    with db.transaction(moderation.engine) as conn:
+    with db.transaction(client.app.state.moderation.engine) as conn:
         actions = [e.action.value for e in store.audit.audit_entries(conn, None, 10)[0]]
     assert actions[:2] == ["anyone", "verified-only"]
+    # The moderator's queue shows who is verified; so does the page without JavaScript.
+    assert "verified</span>" in moderator.get("/admin/queue?view=recent").text
+    assert "✓ verified" in client.get("/thread", params={"uri": "/post/"}).text
 
 
 # Moderation by person

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from comments import db, store
-from comments.models import Action
+from comments.models import Action, QueueView
 from comments.names import name_key
 from tests import test_mail
 from tests.helpers import ORIGIN, Mailbox, assert_problem, post
@@ -307,6 +307,25 @@ def test_a_ban_of_a_verified_reader_follows_them_to_any_network(client, mailbox)
     with db.transaction(client.app.state.moderation.engine) as conn:
         (entry, *_), _ = store.audit.audit_entries(conn, None, 10)
     assert entry.action.value in ("ban", "hide") and entry.reader_id == rosa["reader"]["id"]
+
+
+def test_the_queue_counts_a_verified_readers_record_by_person(client, mailbox):
+    rosa = sign_in(client, mailbox, ROSA, "Rosa")
+    elsewhere = TestClient(client.app, headers={"Origin": ORIGIN}, client=("203.0.113.9", 1))
+    ids = [
+        via.post(
+            "/api/comments", json={"uri": "/post/", "text": text}, headers=bearer(rosa)
+        ).json()["id"]
+        for via, text in ((client, "one"), (elsewhere, "two"), (elsewhere, "three"))
+    ]
+    moderation = client.app.state.moderation
+    moderation.change_status("mod@blog.example", Action.HIDE, [ids[2]])
+    post(client, "an anonymous neighbour", author="Ana")  # same network, not her record
+    items = {item.comment.id: item for item in moderation.queue(QueueView.RECENT).items}
+    assert (items[ids[0]].approved_before, items[ids[0]].hidden_before) == (2, 1)
+    assert (items[ids[1]].approved_before, items[ids[1]].hidden_before) == (2, 1)
+    neighbour = next(item for item in items.values() if item.comment.author == "Ana")
+    assert (neighbour.approved_before, neighbour.hidden_before) == (1, 0)
 
 
 def test_trust_goes_to_the_person(make, mailbox):

@@ -115,36 +115,30 @@ def _author_history(
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(approved, hidden) comments per author (by verified reader, else by email, else by
     address hash), in at most three queries."""
-    readers = {comment.reader_id for comment in found if comment.reader_id is not None}
-    anonymous = [comment for comment in found if comment.reader_id is None]
-    emails = {comment.email.lower() for comment in anonymous if comment.email}
-    hashes = {comment.ip_hash for comment in anonymous if not comment.email}
+    keys = {_author_key(comment) for comment in found}
+    columns = {
+        "reader": comments.c.reader_id,
+        "email": func.lower(comments.c.email),  # ix_comments_email_lower
+        "ip": comments.c.ip_hash,
+    }
     counted = [Status.APPROVED, Status.HIDDEN]
     history: dict[tuple[str, str], list[int]] = {}
-    if readers:
+    for kind, column in columns.items():
+        values = {value for key_kind, value in keys if key_kind == kind}
+        if not values:
+            continue
+        if kind == "reader":
+            values = {int(value) for value in values}
+        where = [column.in_(values), comments.c.status.in_(counted)]
+        if kind != "reader":  # a verified reader's comments are their record, not their address's
+            where.append(comments.c.reader_id.is_(None))
         rows = conn.execute(
-            select(comments.c.reader_id, comments.c.status, func.count())
-            .where(comments.c.reader_id.in_(readers), comments.c.status.in_(counted))
-            .group_by(comments.c.reader_id, comments.c.status)
+            select(column, comments.c.status, func.count())
+            .where(*where)
+            .group_by(column, comments.c.status)
         )
-        for reader_id, status, count in rows:
-            history.setdefault(("reader", str(reader_id)), [0, 0])[status == Status.HIDDEN] = count
-    if emails:
-        rows = conn.execute(
-            select(func.lower(comments.c.email), comments.c.status, func.count())
-            .where(func.lower(comments.c.email).in_(emails), comments.c.status.in_(counted))
-            .group_by(func.lower(comments.c.email), comments.c.status)
-        )
-        for email, status, count in rows:
-            history.setdefault(("email", email), [0, 0])[status == Status.HIDDEN] = count
-    if hashes:
-        rows = conn.execute(
-            select(comments.c.ip_hash, comments.c.status, func.count())
-            .where(comments.c.ip_hash.in_(hashes), comments.c.status.in_(counted))
-            .group_by(comments.c.ip_hash, comments.c.status)
-        )
-        for ip_hash, status, count in rows:
-            history.setdefault(("ip", ip_hash), [0, 0])[status == Status.HIDDEN] = count
+        for value, status, count in rows:
+            history.setdefault((kind, str(value)), [0, 0])[status == Status.HIDDEN] = count
     return {key: (value[0], value[1]) for key, value in history.items()}
 
 

@@ -4,13 +4,10 @@ for signed-in readers only; axe over the signed-in widget with its panel open.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from aiosmtpd.controller import Controller
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
+from tests import helpers
 from tests.e2e.conftest import Server, free_port, start_server
 from tests.e2e.test_accessibility import assert_accessible
 from tests.e2e.widget import comments, focused, open_thread, write
@@ -25,20 +23,8 @@ from tests.e2e.widget import comments, focused, open_thread, write
 LINK = re.compile(r"https?://\S+#comments-sign-in=\S+")
 
 
-@dataclasses.dataclass
-class Mailbox:
-    """What a real SMTP server (aiosmtpd) received, by recipient."""
-
-    port: int
-    received: list[tuple[list[str], EmailMessage]] = dataclasses.field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.original_content, policy=policy.default)
-        self.received.append(([a.lower() for a in envelope.rcpt_tos], message))
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for recipients, m in self.received if address.lower() in recipients]
+class Mailbox(helpers.Mailbox):
+    """What a real SMTP server (aiosmtpd) received, and the sign-in links in it."""
 
     def link_for(self, address: str, nth: int = -1, timeout: float = 10) -> str:
         """The sign-in link of the nth message to `address` (the last), once it has come."""

@@ -79,10 +79,17 @@ class ModerationService:
             return store.queue.report_reasons(conn, comment_ids)
 
     def audit(
-        self, before: int | None = None, limit: int = QUEUE_PAGE, comment_id: int | None = None
+        self,
+        before: int | None = None,
+        limit: int = QUEUE_PAGE,
+        comment_id: int | None = None,
+        reader_id: int | None = None,
     ) -> tuple[list[AuditEntry], int | None]:
+        """The log, newest first: all of it, or what concerned one comment or verified reader."""
         with transaction(self.engine) as conn:
-            entries, has_more = store.audit.audit_entries(conn, before, limit, comment_id)
+            entries, has_more = store.audit.audit_entries(
+                conn, before, limit, comment_id, reader_id
+            )
         return entries, entries[-1].id if has_more and entries else None
 
     def queue_counts(self) -> dict[QueueView, int]:

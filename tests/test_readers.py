@@ -282,8 +282,16 @@ def test_moderators_make_one_thread_verified_only(make, mailbox):
         actions = [e.action.value for e in store.audit.audit_entries(conn, None, 10)[0]]
     assert actions[:2] == ["anyone", "verified-only"]
     # The moderator's queue shows who is verified; so does the page without JavaScript.
-    assert "verified</span>" in moderator.get("/admin/queue?view=recent").text
+    queue = moderator.get("/admin/queue?view=recent").text
+    reader_id = rosa["reader"]["id"]
+    assert f'href="/admin/audit?reader={reader_id}"' in queue
     assert "✓ verified" in client.get("/thread", params={"uri": "/post/"}).text
+    moderator.post(f"/admin/comments/{posted.json()['id']}/ban", {"reason": "abuse"})
+    bans = moderator.get("/admin/bans").text
+    assert f"verified reader #{reader_id}" in bans
+    audit = moderator.get(f"/admin/audit?reader={reader_id}").text
+    assert f"of verified reader #{reader_id}" in audit and "abuse" in audit
+    assert "anyone" not in audit.split("<table", 1)[-1]  # the thread's switches were not about her
 
 
 # Moderation by person

@@ -19,7 +19,8 @@ from comments.models import Moderator
 async def audit_page(request: Request, moderator: Moderator) -> Response:
     params = request.query_params
     before, comment = params.get("before", ""), params.get("comment", "")
-    for name, value in (("before", before), ("comment", comment)):
+    reader = params.get("reader", "")
+    for name, value in (("before", before), ("comment", comment), ("reader", reader)):
         if value and not is_number(value):
             raise Problem("invalid_parameter", f"{name} is a number.", field=name)
     entries, next_before = await run_in_threadpool(
@@ -27,6 +28,7 @@ async def audit_page(request: Request, moderator: Moderator) -> Response:
             admin_of(request).moderation.audit,
             before=int(before) if before else None,
             comment_id=int(comment) if comment else None,
+            reader_id=int(reader) if reader else None,
         )
     )
     current = here(request)
@@ -38,6 +40,7 @@ async def audit_page(request: Request, moderator: Moderator) -> Response:
         entries=entries,
         next_before=next_before,
         comment=comment,
+        reader=reader,
         before=before,
         link=functools.partial(with_params, current),
     )

@@ -45,13 +45,19 @@ def record(
 
 
 def audit_entries(
-    conn: Connection, before: int | None, limit: int, comment_id: int | None = None
+    conn: Connection,
+    before: int | None,
+    limit: int,
+    comment_id: int | None = None,
+    reader_id: int | None = None,
 ) -> tuple[list[AuditEntry], bool]:
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(audit_log.c.id < before)
     if comment_id is not None:
         query = query.where(audit_log.c.comment_id == comment_id)
+    if reader_id is not None:  # ix_audit_log_reader_id
+        query = query.where(audit_log.c.reader_id == reader_id)
     rows = conn.execute(query).all()
     entries = [AuditEntry(**{**row._mapping, "action": Action(row.action)}) for row in rows[:limit]]
     return entries, len(rows) > limit

@@ -84,12 +84,21 @@ def commenter(
 
 def claim_name(conn: Connection, reader: Reader, name: str, field: str) -> None:
     """Reserve the name for the reader, unless it (or a lookalike) is someone else's."""
+    if not store.readers.claim_name(conn, reader.id, name, key_of(name, field)):
+        raise name_taken(name, field)
+
+
+def key_of(name: str, field: str) -> str:
+    """The name's key (comments/names.py), or why a name cannot be one."""
     key = name_key(name)
     if not key:
         raise Problem("name_invalid", "A name needs at least one letter or digit.", field=field)
-    if not store.readers.claim_name(conn, reader.id, name, key):
-        raise Problem(
-            "name_taken",
-            f"Another reader here is known as {name!r} or a name that looks like it.",
-            field=field,
-        )
+    return key
+
+
+def name_taken(name: str, field: str) -> Problem:
+    return Problem(
+        "name_taken",
+        f"Another reader here is known as {name!r} or a name that looks like it.",
+        field=field,
+    )

@@ -197,8 +197,7 @@ class MailNotifier(Notifier):
         parent = store.threads.get_comment(conn, reply.parent_id)
         # A verified reader's wish is their reader page's (their address's confirmation), not the
         # box they ticked on this comment.
-        wants = parent is not None and (parent.notify or parent.reader_id is not None)
-        if parent is None or not wants or not parent.email:
+        if parent is None or not (parent.notify or parent.reader_id) or not parent.email:
             return
         if parent.status is Status.DELETED:
             return

@@ -381,10 +381,10 @@ class ModerationService:
                 store.threads.refresh_thread(conn, comment.thread_id, removed)
             for reader in store.readers.readers_by_email(conn, email):
                 # Their votes go too, and the counts they were in; their names are free again.
-                voted = store.threads.get_comments(conn, store.readers.erase_votes(conn, reader.id))
-                for thread_id in sorted({comment.thread_id for comment in voted}):
-                    ids = tuple(c.id for c in voted if c.thread_id == thread_id)
-                    store.threads.refresh_thread(conn, thread_id, Change(ChangeKind.EDIT, ids))
+                for thread_id, ids in sorted(store.readers.erase_votes(conn, reader.id).items()):
+                    store.threads.refresh_thread(
+                        conn, thread_id, Change(ChangeKind.EDIT, tuple(ids))
+                    )
                 store.readers.delete_reader(conn, reader.id)
             store.privacy.forget_email(conn, email)
             store.audit.record(

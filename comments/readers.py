@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from comments import store
+from comments import identity, store
 from comments.accounts import ACCOUNT_LINKS, NETWORK_LINKS, THROTTLE_WINDOW, count_attempt
 from comments.config import Config
 from comments.db import Engine, transaction
 from comments.errors import Problem
-from comments.identity import badge_of, signed_in_reader
 from comments.models import Badge, Change, ChangeKind, Comment, Reader, Status
 from comments.names import name_key
 from comments.previews import PreviewLimiter
@@ -79,7 +78,7 @@ class ReaderService:
         """Mail a sign-in link that opens `page` (a page of the site) and signs in there."""
         if not self.config.readers_sign_in:
             raise Problem("sign_in_unavailable", "This site has no sign-in (no mail is set up).")
-        key = self._key_of(name)
+        key = identity.key_of(name, "name") if name is not None else None
         now, email = self.clock(), email.lower()
         limits = {
             f"reader-link-net:{ip_hash}": NETWORK_LINKS,
@@ -89,7 +88,7 @@ class ReaderService:
             if key is not None:
                 holder = store.readers.reader_by_name_key(conn, site, key)
                 if holder is not None and holder.email != email:
-                    raise _name_taken(name or "", "name")
+                    raise identity.name_taken(name or "", "name")
             if count_attempt(conn, ip_hash, limits, now) is None:
                 minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
                 raise Problem(
@@ -122,7 +121,7 @@ class ReaderService:
             if isinstance(name, str) and name != reader.name:
                 taken = not store.readers.claim_name(conn, reader.id, name, name_key(name))
             reader = store.readers.get_reader(conn, reader.id) or reader
-            badge = badge_of(conn, self.config, reader)
+            badge = identity.badge_of(conn, self.config, reader)
             notify = store.subscriptions.email_confirmation(conn, reader.email)
         expires = now + timedelta(seconds=self.config.reader_session_lifetime)
         token = self.tokens.sign(
@@ -134,7 +133,7 @@ class ReaderService:
         if not token:
             raise Problem("reader_token_invalid", "Sign in first: send your reader token.")
         with transaction(self.engine) as conn:
-            return signed_in_reader(conn, self.tokens, site, token, self.clock())
+            return identity.signed_in_reader(conn, self.tokens, site, token, self.clock())
 
     def sign_out_everywhere(self, reader: Reader) -> None:
         """Every token of this reader, on every device, stops working."""
@@ -146,7 +145,7 @@ class ReaderService:
     def page(self, reader: Reader, before: int | None = None) -> ReaderPage:
         with transaction(self.engine) as conn:
             found = store.readers.reader_comments(conn, reader.id, MY_COMMENTS + 1, before)
-            badge = badge_of(conn, self.config, reader)
+            badge = identity.badge_of(conn, self.config, reader)
             notify = store.subscriptions.email_confirmation(conn, reader.email)
         more = len(found) > MY_COMMENTS
         found = found[:MY_COMMENTS]
@@ -155,14 +154,10 @@ class ReaderService:
     def update(self, reader: Reader, name: str | None, notify_replies: bool | None) -> ReaderPage:
         """A new name (reserved at once, if nobody holds it) and the wish for reply mail, which
         needs no confirmation link: the address was proved by signing in."""
-        key = self._key_of(name)
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
-            is_taken = key is not None and not store.readers.claim_name(
-                conn, reader.id, name or "", key
-            )
-            if is_taken:
-                raise _name_taken(name or "", "name")
+            if name is not None:
+                identity.claim_name(conn, reader, name, "name")
             if notify_replies is True:
                 store.subscriptions.confirm_email(conn, reader.email, now)
             elif notify_replies is False:
@@ -213,14 +208,11 @@ class ReaderService:
         now = self.clock()
         with transaction(self.engine, write=True) as conn:
             gone = store.readers.erase_comments(conn, reader.id, now)
-            voted = store.readers.erase_votes(conn, reader.id)
+            recounted = store.readers.erase_votes(conn, reader.id)
             removed: dict[int, list[int]] = {}
             for comment in gone:
                 shown = comment.status is Status.APPROVED
                 removed.setdefault(comment.thread_id, []).extend([comment.id] if shown else [])
-            recounted: dict[int, list[int]] = {}
-            for comment in store.threads.get_comments(conn, voted):
-                recounted.setdefault(comment.thread_id, []).append(comment.id)
             for thread_id in sorted(removed.keys() | recounted.keys()):
                 if removed.get(thread_id) and recounted.get(thread_id):
                     change = Change(ChangeKind.RESET)
@@ -232,7 +224,8 @@ class ReaderService:
             store.subscriptions.unsubscribe_email(conn, reader.email, now)
             store.outbox.forget_mail_to(conn, reader.email)
             store.readers.delete_reader(conn, reader.id)
-        return {"comments": len(gone), "votes": len(voted), "ids": [c.id for c in gone]}
+        votes = sum(len(ids) for ids in recounted.values())
+        return {"comments": len(gone), "votes": votes, "ids": [c.id for c in gone]}
 
     # Votes
 
@@ -243,9 +236,11 @@ class ReaderService:
         with transaction(self.engine, write=True) as conn:
             comment = store.threads.get_comment(conn, comment_id)
             thread = store.threads.find_thread(conn, comment.thread_id) if comment else None
-            if comment is None or comment.status is not Status.APPROVED or thread is None:
-                raise Problem("comment_not_found", f"There is no comment {comment_id}.")
-            if thread.site != reader.site:
+            if (
+                comment is None
+                or comment.status is not Status.APPROVED
+                or (thread is None or thread.site != reader.site)
+            ):
                 raise Problem("comment_not_found", f"There is no comment {comment_id}.")
             if comment.reader_id == reader.id:
                 raise Problem("own_comment", "Your own comments take no votes from you.")
@@ -270,17 +265,6 @@ class ReaderService:
             voted = store.readers.voted_comment_ids(conn, reader.id, thread.id)
             return voted, store.readers.own_comment_ids(conn, reader.id, thread.id)
 
-    @staticmethod
-    def _key_of(name: str | None) -> str | None:
-        if name is None:
-            return None
-        key = name_key(name)
-        if not key:
-            raise Problem(
-                "name_invalid", "A name needs at least one letter or digit.", field="name"
-            )
-        return key
-
 
 def page_origin(page: str) -> str | None:
     """The origin of an http(s) page address, or None for anything else."""
@@ -291,14 +275,6 @@ def page_origin(page: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _name_taken(name: str, field: str) -> Problem:
-    return Problem(
-        "name_taken",
-        f"Another reader here is known as {name!r} or a name that looks like it.",
-        field=field,
-    )
 
 
 def _iso(moment: datetime | None) -> str | None:

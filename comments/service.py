@@ -485,14 +485,10 @@ class CommentService:
         Refusals (bans, duplicates) raise; everything doubtful is held, never dropped.
         """
         config = self.config
+        # A verified reader posts under their proved address, and a ban of them holds it: it
+        # follows them to any network.
         ban = store.bans.active_ban(conn, submission.email, ip_hash, now)
-        if reader is not None and (ban is None or not ban.email):
-            # A banned verified reader stays banned under any address and on any network.
-            ban = store.bans.reader_ban(conn, reader.id, now) or ban
-        if ban is not None and (
-            (ban.email and ban.email == (submission.email or "").lower())
-            or (reader is not None and ban.reader_id == reader.id)
-        ):
+        if ban is not None and ban.email and ban.email == (submission.email or "").lower():
             if config.ban_action is BanAction.REJECT:
                 raise Problem("banned", "You cannot comment here.")
             return "banned"

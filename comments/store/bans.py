@@ -67,18 +67,6 @@ def active_ban(conn: Connection, email: str | None, ip_hash: str, now: datetime)
     return _ban(row) if row else None
 
 
-def reader_ban(conn: Connection, reader_id: int, now: datetime) -> Ban | None:
-    """The ban in force against this verified reader, whatever email or network they use."""
-    in_force = bans.c.expires.is_(None) | (bans.c.expires > now)
-    row = conn.execute(
-        select(bans)
-        .where(bans.c.reader_id == reader_id, bans.c.lifted.is_(None), in_force)
-        .order_by(bans.c.id.desc())
-        .limit(1)
-    ).first()
-    return _ban(row) if row else None
-
-
 def list_bans(conn: Connection, now: datetime) -> list[Ban]:
     rows = conn.execute(
         select(bans)

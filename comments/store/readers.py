@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from comments.models import Comment, Reader, Status
@@ -147,15 +147,24 @@ def vote_count(conn: Connection, comment_id: int) -> int:
     return conn.execute(select(comments.c.votes).where(comments.c.id == comment_id)).scalar_one()
 
 
-def erase_votes(conn: Connection, reader_id: int) -> list[int]:
-    """Take back every vote of the reader: the comments they were on."""
-    voted = voted_comment_ids(conn, reader_id)
-    for chunk in _chunks(voted, 500):
+def erase_votes(conn: Connection, reader_id: int) -> dict[int, list[int]]:
+    """Take back every vote of the reader: the comments they were on, by thread."""
+    voted = conn.execute(
+        select(comments.c.thread_id, comments.c.id)
+        .join(votes, votes.c.comment_id == comments.c.id)
+        .where(votes.c.reader_id == reader_id)
+        .order_by(comments.c.id)
+    ).all()
+    ids = [comment_id for _, comment_id in voted]
+    for chunk in _chunks(ids, 500):
         conn.execute(
             update(comments).where(comments.c.id.in_(chunk)).values(votes=comments.c.votes - 1)
         )
     conn.execute(delete(votes).where(votes.c.reader_id == reader_id))
-    return voted
+    by_thread: dict[int, list[int]] = {}
+    for thread_id, comment_id in voted:
+        by_thread.setdefault(thread_id, []).append(comment_id)
+    return by_thread
 
 
 def erase_comments(conn: Connection, reader_id: int, now: datetime) -> list[Comment]:
@@ -186,23 +195,6 @@ def erase_comments(conn: Connection, reader_id: int, now: datetime) -> list[Comm
 
 def delete_reader(conn: Connection, reader_id: int) -> None:
     conn.execute(delete(readers).where(readers.c.id == reader_id))
-
-
-def comment_readers(conn: Connection, comment_ids: Iterable[int]) -> dict[int, int]:
-    """{comment id: its verified reader} for the comments that have one."""
-    ids = list(comment_ids)
-    if not ids:
-        return {}
-    rows = conn.execute(
-        select(comments.c.id, comments.c.reader_id).where(
-            comments.c.id.in_(ids), comments.c.reader_id.is_not(None)
-        )
-    )
-    return dict(rows.all())
-
-
-def count_readers(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(readers)).scalar_one()
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
